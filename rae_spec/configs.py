@@ -1,0 +1,447 @@
+"""Frozen dataclass configs for every model and procedure in the RAE / DiT^DH family.
+
+A config is plain data: both backends build their modules from it, `expected_parameters` derives the
+state-dict contract from it, and it serializes to JSON next to every converted or trained checkpoint.
+Field names follow the reference implementation's constructor arguments where one exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SIGLIP_MEAN = (0.5, 0.5, 0.5)
+SIGLIP_STD = (0.5, 0.5, 0.5)
+
+
+class ConfigError(ValueError):
+    """A config value is out of range or inconsistent; the message says what is allowed."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stage 1: encoders, decoder, RAE
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """A frozen pretrained ViT encoder, described in its Hugging Face config's terms.
+
+    kind: "dinov2" (Dinov2WithRegistersModel), "siglip2" (SiglipModel.vision_model) or "mae"
+    (ViTMAEForPreTraining.vit). `image_size` is the checkpoint's native resolution: its position table
+    covers (image_size / patch_size)^2 patches and is resampled to the input grid at run time.
+    """
+
+    kind: Literal["dinov2", "siglip2", "mae"] = "dinov2"
+    hidden_size: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    intermediate_size: int = 3072
+    patch_size: int = 14
+    image_size: int = 518
+    num_register_tokens: int = 4
+    layer_norm_eps: float = 1e-6
+    hidden_act: Literal["gelu", "gelu_tanh"] = "gelu"
+    qkv_bias: bool = True
+    image_mean: tuple[float, float, float] = IMAGENET_MEAN
+    image_std: tuple[float, float, float] = IMAGENET_STD
+    hf_repo: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("dinov2", "siglip2", "mae"), f"encoder kind must be dinov2, siglip2 or mae, got {self.kind!r}")
+        _check(self.hidden_size % self.num_heads == 0, "encoder hidden_size must be divisible by num_heads")
+        _check(self.image_size % self.patch_size == 0, "encoder image_size must be a multiple of patch_size")
+        _check(self.hidden_act in ("gelu", "gelu_tanh"), "encoder hidden_act must be 'gelu' or 'gelu_tanh'")
+        if self.kind == "dinov2":
+            # The reference drops exactly 5 leading tokens (CLS + 4 registers).
+            _check(self.num_register_tokens == 4, "DINOv2 encoders must have 4 register tokens (RAE drops 5 tokens)")
+
+    @property
+    def grid_size(self) -> int:
+        """Side of the checkpoint's own position grid."""
+        return self.image_size // self.patch_size
+
+    @property
+    def num_leading_tokens(self) -> int:
+        """Tokens before the patches in the encoder output (dropped by RAE)."""
+        return {"dinov2": 1 + self.num_register_tokens, "siglip2": 0, "mae": 1}[self.kind]
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """The ViT-MAE-style pixel decoder (`GeneralDecoder`) after RAE's overrides.
+
+    `latent_dim` is the encoder width the decoder reads; `num_patches` its token count (a square);
+    each token becomes a `patch_size` x `patch_size` x 3 pixel patch.
+    """
+
+    hidden_size: int = 1152
+    num_layers: int = 28
+    num_heads: int = 16
+    intermediate_size: int = 4096
+    latent_dim: int = 768
+    num_patches: int = 256
+    patch_size: int = 16
+    num_channels: int = 3
+    layer_norm_eps: float = 1e-12
+    hidden_act: Literal["gelu", "gelu_tanh"] = "gelu"
+
+    def __post_init__(self) -> None:
+        _check(self.hidden_size % self.num_heads == 0, "decoder hidden_size must be divisible by num_heads")
+        side = math.isqrt(self.num_patches)
+        _check(side * side == self.num_patches, f"decoder num_patches must be a square, got {self.num_patches}")
+
+    @property
+    def grid_size(self) -> int:
+        return math.isqrt(self.num_patches)
+
+    @property
+    def image_size(self) -> int:
+        return self.patch_size * self.grid_size
+
+
+# Transformer sizes of the decoder configs shipped with the reference (configs/decoder/ViT*/config.json).
+DECODER_SIZES = {
+    "B": dict(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072),
+    "L": dict(hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096),
+    "XL": dict(hidden_size=1152, num_layers=28, num_heads=16, intermediate_size=4096),
+}
+
+
+def vit_decoder(size: str, latent_dim: int = 768, num_patches: int = 256, patch_size: int = 16) -> DecoderConfig:
+    """DecoderConfig for the reference's ViT-B/L/XL decoder configs."""
+    _check(size in DECODER_SIZES, f"decoder size must be one of {sorted(DECODER_SIZES)}, got {size!r}")
+    return DecoderConfig(**DECODER_SIZES[size], latent_dim=latent_dim, num_patches=num_patches, patch_size=patch_size)
+
+
+@dataclass(frozen=True)
+class RAEConfig:
+    """Encoder + decoder + latent normalization: the representation autoencoder.
+
+    Images in [0, 1] are resized to `encoder_input_size`, encoded to (latent_dim, g, g) latents with
+    g = encoder_input_size / encoder patch, normalized with (z - mean) / sqrt(var + eps), and decoded
+    to images of `decoder.image_size`. `noise_tau` adds training-time noise to the tokens.
+    """
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    encoder_input_size: int = 224
+    noise_tau: float = 0.0
+    eps: float = 1e-5
+    reshape_to_2d: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.encoder_input_size % self.encoder.patch_size == 0,
+               f"encoder_input_size {self.encoder_input_size} must be a multiple of the encoder patch "
+               f"size {self.encoder.patch_size}")
+        _check(self.decoder.latent_dim == self.encoder.hidden_size,
+               f"decoder latent_dim {self.decoder.latent_dim} must equal the encoder width {self.encoder.hidden_size}")
+        _check(self.decoder.num_patches == self.num_tokens,
+               f"decoder num_patches {self.decoder.num_patches} must equal the encoder token count {self.num_tokens}")
+        _check(self.noise_tau >= 0, "noise_tau must be >= 0")
+
+    @property
+    def latent_grid(self) -> int:
+        return self.encoder_input_size // self.encoder.patch_size
+
+    @property
+    def num_tokens(self) -> int:
+        return self.latent_grid**2
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.encoder.hidden_size, self.latent_grid, self.latent_grid)
+
+    @property
+    def image_size(self) -> int:
+        return self.decoder.image_size
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stage 2: diffusion transformers
+# --------------------------------------------------------------------------------------------------------
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, (list, tuple)):
+        _check(len(v) == 2, f"expected a pair [encoder, head], got {v!r}")
+        return (int(v[0]), int(v[1]))
+    return (int(v), int(v))
+
+
+@dataclass(frozen=True)
+class DiTDHConfig:
+    """DiT^DH (`DiTwDDTHead`): a DiT body of width hidden_size[0] and a wide, shallow DDT head of width
+    hidden_size[1]. Every constructor flag of the reference is here, with its default."""
+
+    input_size: int = 16
+    patch_size: int = 1
+    in_channels: int = 768
+    hidden_size: tuple[int, int] = (1152, 2048)
+    depth: tuple[int, int] = (28, 2)
+    num_heads: tuple[int, int] = (16, 16)
+    mlp_ratio: float = 4.0
+    class_dropout_prob: float = 0.1
+    num_classes: int = 1000
+    use_qknorm: bool = False
+    use_swiglu: bool = True
+    use_rope: bool = True
+    use_rmsnorm: bool = True
+    wo_shift: bool = False
+    use_pos_embed: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_size", _pair(self.hidden_size))
+        object.__setattr__(self, "depth", _pair(self.depth))
+        object.__setattr__(self, "num_heads", _pair(self.num_heads))
+        object.__setattr__(self, "mlp_ratio", float(self.mlp_ratio))
+        _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
+        for width, heads in zip(self.hidden_size, self.num_heads):
+            _check(width % heads == 0, f"width {width} is not divisible by {heads} heads")
+            if self.use_rope:
+                _check((width // heads) % 4 == 0, f"RoPE needs a head dim divisible by 4, got {width // heads}")
+        _check(self.num_classes >= 1, "num_classes must be >= 1")
+        _check(0.0 <= self.class_dropout_prob < 1.0, "class_dropout_prob must be in [0, 1)")
+
+    @property
+    def grid_size(self) -> int:
+        return self.input_size // self.patch_size
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid_size**2
+
+    @property
+    def null_label(self) -> int | None:
+        """The unconditional class id, or None when the model was built without one."""
+        return self.num_classes if self.class_dropout_prob > 0 else None
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.input_size, self.input_size)
+
+
+@dataclass(frozen=True)
+class LightningDiTConfig:
+    """The plain LightningDiT baseline (one stack, conditioning c = t + y)."""
+
+    input_size: int = 16
+    patch_size: int = 1
+    in_channels: int = 768
+    hidden_size: int = 1152
+    depth: int = 28
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    class_dropout_prob: float = 0.1
+    num_classes: int = 1000
+    learn_sigma: bool = False
+    use_qknorm: bool = False
+    use_swiglu: bool = True
+    use_rope: bool = True
+    use_rmsnorm: bool = True
+    wo_shift: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mlp_ratio", float(self.mlp_ratio))
+        _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
+        _check(self.hidden_size % self.num_heads == 0, "hidden_size must be divisible by num_heads")
+        if self.use_rope:
+            _check((self.hidden_size // self.num_heads) % 4 == 0, "RoPE needs a head dim divisible by 4")
+
+    @property
+    def grid_size(self) -> int:
+        return self.input_size // self.patch_size
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid_size**2
+
+    @property
+    def out_channels(self) -> int:
+        return self.in_channels * (2 if self.learn_sigma else 1)
+
+    @property
+    def null_label(self) -> int | None:
+        return self.num_classes if self.class_dropout_prob > 0 else None
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.input_size, self.input_size)
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """Latent normalization statistics (the reference's stat.pt): per-element mean and var of shape
+    (C, H, W). `has_mean` is False for DINOv2-B, whose released stats hold only the variance."""
+
+    channels: int = 768
+    grid_size: int = 16
+    has_mean: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.grid_size, self.grid_size)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Transport, sampler, guidance
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """Flow matching on the linear path x_t = (1 - t) x + t eps (t = 0 data, t = 1 noise), velocity
+    target eps - x, with the time shift alpha = sqrt(shift_dim / shift_base) in training and sampling."""
+
+    path_type: Literal["Linear"] = "Linear"
+    prediction: Literal["velocity"] = "velocity"
+    time_dist_type: str = "logit-normal_0_1"
+    time_dist_shift_dim: int = 768 * 16 * 16
+    time_dist_shift_base: int = 4096
+    train_eps: float = 0.0
+    sample_eps: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.path_type == "Linear", f"only the Linear path is supported, got {self.path_type!r}")
+        _check(self.prediction == "velocity", f"only velocity prediction is supported, got {self.prediction!r}")
+        parse_time_dist(self.time_dist_type)
+        _check(self.time_dist_shift >= 1.0, "the time shift sqrt(shift_dim / shift_base) must be >= 1")
+
+    @property
+    def time_dist_shift(self) -> float:
+        return math.sqrt(self.time_dist_shift_dim / self.time_dist_shift_base)
+
+
+def parse_time_dist(name: str) -> tuple[str, float, float]:
+    """'uniform' -> ('uniform', 0, 0); 'logit-normal_<mu>_<sigma>' -> ('logit-normal', mu, sigma)."""
+    parts = name.split("_")
+    if parts[0] == "uniform" and len(parts) == 1:
+        return ("uniform", 0.0, 0.0)
+    if parts[0] == "logit-normal" and len(parts) == 3:
+        mu, sigma = float(parts[1]), float(parts[2])
+        _check(sigma > 0, "logit-normal sigma must be > 0")
+        return ("logit-normal", mu, sigma)
+    raise ConfigError(f"time_dist_type must be 'uniform' or 'logit-normal_<mu>_<sigma>', got {name!r}")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How to integrate from noise (t = 1) to data (t ~ 0).
+
+    `num_steps` counts grid points, as the reference does: 50 points = 49 steps. ODE methods: euler,
+    heun. The SDE (Euler-Maruyama) uses diffusion D(t) = diffusion_norm * f(t) with f from
+    `diffusion_form` (sigma: t, constant: 1, sbdm: t / (1 - t)); its final step adds no noise.
+    """
+
+    mode: Literal["ode", "sde"] = "ode"
+    method: Literal["euler", "heun"] = "euler"
+    num_steps: int = 50
+    diffusion_form: Literal["sigma", "constant", "sbdm"] = "sigma"
+    diffusion_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(self.mode in ("ode", "sde"), f"sampler mode must be 'ode' or 'sde', got {self.mode!r}")
+        _check(self.method in ("euler", "heun"), f"sampler method must be 'euler' or 'heun', got {self.method!r}")
+        _check(self.num_steps >= 2, "num_steps counts grid points and must be >= 2")
+        _check(self.diffusion_form in ("sigma", "constant", "sbdm"),
+               f"diffusion_form must be sigma, constant or sbdm, got {self.diffusion_form!r}")
+        _check(self.diffusion_norm >= 0, "diffusion_norm must be >= 0")
+
+
+@dataclass(frozen=True)
+class GuidanceConfig:
+    """Classifier-free guidance or autoguidance, active where t_min <= t <= t_max (inclusive).
+
+    cfg: v = v_uncond + scale (v_cond - v_uncond). autoguidance: v = v_guide + scale (v_main - v_guide),
+    both models given the class label. scale 1 (or method 'none') is the plain conditional model.
+    """
+
+    method: Literal["none", "cfg", "autoguidance"] = "none"
+    scale: float = 1.0
+    t_min: float = 0.0
+    t_max: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(self.method in ("none", "cfg", "autoguidance"),
+               f"guidance method must be none, cfg or autoguidance, got {self.method!r}")
+        _check(self.t_min < self.t_max, f"guidance interval needs t_min < t_max, got ({self.t_min}, {self.t_max})")
+
+    @property
+    def active(self) -> bool:
+        return self.method != "none" and self.scale != 1.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return (self.t_min, self.t_max)
+
+
+# --------------------------------------------------------------------------------------------------------
+# JSON round trip
+# --------------------------------------------------------------------------------------------------------
+
+CONFIG_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (EncoderConfig, DecoderConfig, RAEConfig, DiTDHConfig, LightningDiTConfig, StatsConfig,
+                TransportConfig, SamplerConfig, GuidanceConfig)
+}
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain-JSON dict of a config, tagged with its type so `from_dict` needs no hint."""
+    out: dict[str, Any] = {"type": type(config).__name__}
+    for f in dataclasses.fields(config):
+        out[f.name] = _to_plain(getattr(config, f.name))
+    return out
+
+
+def _to_plain(v: Any) -> Any:
+    if dataclasses.is_dataclass(v):
+        return to_dict(v)
+    if isinstance(v, tuple):
+        return [_to_plain(x) for x in v]
+    return v
+
+
+def from_dict(d: dict[str, Any], cls: type | None = None) -> Any:
+    """Inverse of `to_dict`. Unknown keys are an error (they usually mean a typo or a newer format)."""
+    d = dict(d)
+    tag = d.pop("type", None)
+    if cls is None:
+        if tag not in CONFIG_TYPES:
+            raise ConfigError(f"unknown config type {tag!r}; known: {sorted(CONFIG_TYPES)}")
+        cls = CONFIG_TYPES[tag]
+    elif tag is not None and tag != cls.__name__:
+        raise ConfigError(f"expected a {cls.__name__} config, got {tag}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields {unknown}; allowed: {sorted(names)}")
+    kwargs = {}
+    for name, value in d.items():
+        hint = hints[name]
+        if isinstance(value, dict) and isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            value = from_dict(value, hint)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def to_json(config: Any, indent: int = 2) -> str:
+    return json.dumps(to_dict(config), indent=indent)
+
+
+def from_json(text: str, cls: type | None = None) -> Any:
+    return from_dict(json.loads(text), cls)

@@ -1,0 +1,205 @@
+"""Released artifacts and the sampling setups that use them. A preset is data: where the file lives on
+the hub, and the config that its tensors must match.
+
+Paths inside `nyu-visionx/RAE-collections` are those the reference configs reference (reference-spec
+§4.1). Entries marked `verified=False` come from issue threads or ports, not from the configs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .configs import (
+    SIGLIP_MEAN,
+    SIGLIP_STD,
+    DiTDHConfig,
+    EncoderConfig,
+    GuidanceConfig,
+    RAEConfig,
+    SamplerConfig,
+    StatsConfig,
+    TransportConfig,
+    vit_decoder,
+)
+
+RAE_REPO = "nyu-visionx/RAE-collections"
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """One released file (or HF model repo) and the config it holds.
+
+    kind: encoder | decoder | stats | dit. `filename` is None for an HF encoder repo, whose
+    `config.json` + `model.safetensors` are fetched together.
+    """
+
+    name: str
+    kind: str
+    config: Any
+    repo: str
+    filename: str | None = None
+    description: str = ""
+    verified: bool = True
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        if self.filename is not None:
+            return (self.filename,)
+        return ("config.json", "model.safetensors")
+
+
+@dataclass(frozen=True)
+class PipelinePreset:
+    """A complete sampling setup: which models, and the published sampler / guidance settings."""
+
+    name: str
+    dit: str
+    decoder: str
+    stats: str
+    encoder: str
+    encoder_input_size: int
+    sampler: SamplerConfig
+    guidance: GuidanceConfig
+    transport: TransportConfig
+    guide: str | None = None
+    description: str = ""
+    reported: str = ""
+    models: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        names = [self.dit, self.decoder, self.stats, self.encoder] + ([self.guide] if self.guide else [])
+        object.__setattr__(self, "models", tuple(names))
+
+    def rae_config(self) -> RAEConfig:
+        return RAEConfig(encoder=MODELS[self.encoder].config, decoder=MODELS[self.decoder].config,
+                         encoder_input_size=self.encoder_input_size)
+
+    def sampling_models(self) -> tuple[str, ...]:
+        """Models sampling needs: everything except the encoder."""
+        return tuple(m for m in self.models if m != self.encoder)
+
+
+# ------------------------------------------------------------------------------------------- encoders
+
+DINOV2_B = EncoderConfig(kind="dinov2", hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
+                         patch_size=14, image_size=518, hf_repo="facebook/dinov2-with-registers-base")
+DINOV2_S = EncoderConfig(kind="dinov2", hidden_size=384, num_layers=12, num_heads=6, intermediate_size=1536,
+                         patch_size=14, image_size=518, hf_repo="facebook/dinov2-with-registers-small")
+DINOV2_L = EncoderConfig(kind="dinov2", hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096,
+                         patch_size=14, image_size=518, hf_repo="facebook/dinov2-with-registers-large")
+SIGLIP2_B = EncoderConfig(kind="siglip2", hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
+                          patch_size=16, image_size=256, num_register_tokens=0, hidden_act="gelu_tanh",
+                          image_mean=SIGLIP_MEAN, image_std=SIGLIP_STD, hf_repo="google/siglip2-base-patch16-256")
+MAE_B = EncoderConfig(kind="mae", hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
+                      patch_size=16, image_size=224, num_register_tokens=0, layer_norm_eps=1e-12,
+                      hf_repo="facebook/vit-mae-base")
+
+# ------------------------------------------------------------------------------------------- DiTs
+
+DITDH_XL = dict(hidden_size=(1152, 2048), depth=(28, 2), num_heads=(16, 16))
+DITDH_S = dict(hidden_size=(384, 2048), depth=(12, 2), num_heads=(6, 16))
+
+
+def _models() -> dict[str, ModelPreset]:
+    presets: list[ModelPreset] = []
+
+    def enc(name, cfg, desc):
+        presets.append(ModelPreset(name, "encoder", cfg, cfg.hf_repo, None, desc))
+
+    enc("dinov2-b-reg", DINOV2_B, "DINOv2-B with 4 registers (the default RAE encoder)")
+    enc("dinov2-s-reg", DINOV2_S, "DINOv2-S with 4 registers")
+    enc("dinov2-l-reg", DINOV2_L, "DINOv2-L with 4 registers")
+    enc("siglip2-b", SIGLIP2_B, "SigLIP2-B/16 at 256 px (vision tower)")
+    enc("mae-b", MAE_B, "MAE ViT-B/16 (encoder)")
+
+    def dec(name, path, tokens, desc, verified=True):
+        presets.append(ModelPreset(name, "decoder", vit_decoder("XL", 768, tokens), RAE_REPO, path, desc, verified))
+
+    base = "decoders/dinov2/wReg_base"
+    dec("decoder-dinov2-b-xl-256", f"{base}/ViTXL_n08/model.pt", 256, "ViT-XL decoder for DINOv2-B, noise tau 0.8")
+    dec("decoder-dinov2-b-xl-512", f"{base}/ViTXL_n08_i512/model.pt", 1024,
+        "ViT-XL decoder for DINOv2-B at 512 px, noise tau 0.8")
+    dec("decoder-dinov2-b-xl-256-n0", f"{base}/ViTXL/model.pt", 256, "ViT-XL decoder, no noise augmentation", False)
+    dec("decoder-dinov2-b-xl-256-n05", f"{base}/ViTXL_n05/model.pt", 256, "ViT-XL decoder, noise tau 0.5", False)
+    dec("decoder-dinov2-b-xl-256-n10", f"{base}/ViTXL_n10/model.pt", 256, "ViT-XL decoder, noise tau 1.0", False)
+    dec("decoder-siglip2-b-xl-256", "decoders/siglip2/base_p16_i256/ViTXL_n08/model.pt", 256,
+        "ViT-XL decoder for SigLIP2-B, noise tau 0.8")
+    dec("decoder-mae-b-xl-256", "decoders/mae/base_p16/ViTXL_n08/model.pt", 256, "ViT-XL decoder for MAE-B, noise tau 0.8")
+
+    def stats(name, path, grid, has_mean, desc):
+        presets.append(ModelPreset(name, "stats", StatsConfig(768, grid, has_mean), RAE_REPO, path, desc))
+
+    stats("stats-dinov2-b-256", "stats/dinov2/wReg_base/imagenet1k/stat.pt", 16, False,
+          "DINOv2-B latent variance on ImageNet-1k at 256 px (no mean)")
+    stats("stats-dinov2-b-512", "stats/dinov2/wReg_base/imagenet1k_512/stat.pt", 32, False,
+          "DINOv2-B latent variance on ImageNet-1k at 512 px (no mean)")
+    stats("stats-siglip2-b-256", "stats/siglip2/base_p16_i256/ImageNet1k/stat.pt", 16, True,
+          "SigLIP2-B latent mean/var on ImageNet-1k")
+    stats("stats-mae-b-256", "stats/mae/base_p16/ImageNet1k/stat.pt", 16, True, "MAE-B latent mean/var on ImageNet-1k")
+
+    def dit(name, path, sizes, input_size, desc):
+        presets.append(ModelPreset(name, "dit", DiTDHConfig(input_size=input_size, **sizes), RAE_REPO, path, desc))
+
+    d = "DiTs/Dinov2/wReg_base"
+    dit("dit-dh-xl-256", f"{d}/ImageNet256/DiTDH-XL/stage2_model.pt", DITDH_XL, 16, "DiT^DH-XL on DINOv2-B latents, 256 px")
+    dit("dit-dh-s-256-guidance", f"{d}/ImageNet256/DiTDH-S_ep14/stage2_model.pt", DITDH_S, 16,
+        "DiT^DH-S, epoch 14: the autoguidance guide at 256 px")
+    dit("dit-dh-xl-512", f"{d}/ImageNet512/DiTDH-XL_ep400/stage2_model.pt", DITDH_XL, 32,
+        "DiT^DH-XL on DINOv2-B latents, 512 px (epoch 400)")
+    dit("dit-dh-s-512-guidance", f"{d}/ImageNet512/DiTDH-S_ep20/stage2_model.pt", DITDH_S, 32,
+        "DiT^DH-S, epoch 20: the autoguidance guide at 512 px")
+    return {p.name: p for p in presets}
+
+
+MODELS: dict[str, ModelPreset] = _models()
+
+
+def _pipelines() -> dict[str, PipelinePreset]:
+    euler50 = SamplerConfig(mode="ode", method="euler", num_steps=50)
+    t256 = TransportConfig(time_dist_shift_dim=768 * 16 * 16)
+    t512 = TransportConfig(time_dist_shift_dim=768 * 32 * 32)
+    items = [
+        PipelinePreset("dit-dh-xl-256-ag", dit="dit-dh-xl-256", guide="dit-dh-s-256-guidance",
+                       decoder="decoder-dinov2-b-xl-256", stats="stats-dinov2-b-256", encoder="dinov2-b-reg",
+                       encoder_input_size=224, sampler=euler50, transport=t256,
+                       guidance=GuidanceConfig("autoguidance", 1.42, 0.0, 1.0),
+                       description="DiT^DH-XL 256 px with autoguidance (DiTDHXL-DINOv2-B_AG.yaml)",
+                       reported="FID 1.13 (paper, with guidance)"),
+        PipelinePreset("dit-dh-xl-256", dit="dit-dh-xl-256", decoder="decoder-dinov2-b-xl-256",
+                       stats="stats-dinov2-b-256", encoder="dinov2-b-reg", encoder_input_size=224, sampler=euler50,
+                       transport=t256, guidance=GuidanceConfig("cfg", 1.0, 0.0, 1.0),
+                       description="DiT^DH-XL 256 px, unguided (DiTDHXL-DINOv2-B.yaml)",
+                       reported="FID 1.51 (paper, without guidance)"),
+        PipelinePreset("dit-dh-xl-512-ag", dit="dit-dh-xl-512", guide="dit-dh-s-512-guidance",
+                       decoder="decoder-dinov2-b-xl-512", stats="stats-dinov2-b-512", encoder="dinov2-b-reg",
+                       encoder_input_size=448, sampler=euler50, transport=t512,
+                       guidance=GuidanceConfig("autoguidance", 1.5, 0.0, 1.0),
+                       description="DiT^DH-XL 512 px with autoguidance (DiTDH-XL_DINOv2-B_decXL_AG.yaml)",
+                       reported="FID 1.13 (paper, with guidance)"),
+    ]
+    return {p.name: p for p in items}
+
+
+PIPELINES: dict[str, PipelinePreset] = _pipelines()
+DEFAULT_PIPELINE = "dit-dh-xl-256-ag"
+
+# RAE autoencoders usable for reconstruction: (encoder, decoder, stats, encoder input size).
+AUTOENCODERS: dict[str, tuple[str, str, str, int]] = {
+    "dinov2-b": ("dinov2-b-reg", "decoder-dinov2-b-xl-256", "stats-dinov2-b-256", 224),
+    "dinov2-b-512": ("dinov2-b-reg", "decoder-dinov2-b-xl-512", "stats-dinov2-b-512", 448),
+    "siglip2-b": ("siglip2-b", "decoder-siglip2-b-xl-256", "stats-siglip2-b-256", 256),
+    "mae-b": ("mae-b", "decoder-mae-b-xl-256", "stats-mae-b-256", 256),
+}
+
+
+def get_model(name: str) -> ModelPreset:
+    if name not in MODELS:
+        raise KeyError(f"unknown model preset {name!r}; known: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def get_pipeline(name: str) -> PipelinePreset:
+    if name not in PIPELINES:
+        raise KeyError(f"unknown pipeline preset {name!r}; known: {', '.join(sorted(PIPELINES))}")
+    return PIPELINES[name]
