@@ -340,22 +340,23 @@ class SamplerConfig:
     """How to integrate from noise (t = 1) to data (t ~ 0).
 
     `num_steps` counts grid points, as the reference does: 50 points = 49 steps. ODE methods: euler,
-    heun. The SDE (Euler-Maruyama) uses diffusion D(t) = diffusion_norm * f(t) with f from
-    `diffusion_form` (sigma: t, constant: 1, sbdm: t / (1 - t)); its final step adds no noise.
+    heun. The SDE (Euler-Maruyama, method euler) uses diffusion D(t) = diffusion_norm * f(t) with f
+    from `diffusion_form` (sigma: f = t, constant: f = 1); its final step adds no noise.
     """
 
     mode: Literal["ode", "sde"] = "ode"
     method: Literal["euler", "heun"] = "euler"
     num_steps: int = 50
-    diffusion_form: Literal["sigma", "constant", "sbdm"] = "sigma"
+    diffusion_form: Literal["sigma", "constant"] = "sigma"
     diffusion_norm: float = 1.0
 
     def __post_init__(self) -> None:
         _check(self.mode in ("ode", "sde"), f"sampler mode must be 'ode' or 'sde', got {self.mode!r}")
         _check(self.method in ("euler", "heun"), f"sampler method must be 'euler' or 'heun', got {self.method!r}")
         _check(self.num_steps >= 2, "num_steps counts grid points and must be >= 2")
-        _check(self.diffusion_form in ("sigma", "constant", "sbdm"),
-               f"diffusion_form must be sigma, constant or sbdm, got {self.diffusion_form!r}")
+        _check(self.diffusion_form in ("sigma", "constant"),
+               f"diffusion_form must be 'sigma' or 'constant', got {self.diffusion_form!r}")
+        _check(not (self.mode == "sde" and self.method != "euler"), "the SDE sampler supports method 'euler' only")
         _check(self.diffusion_norm >= 0, "diffusion_norm must be >= 0")
 
 

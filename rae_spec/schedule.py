@@ -26,8 +26,8 @@ def shift_factor(shift_dim: int, shift_base: int = 4096) -> float:
 def shift_time(t: np.ndarray | float, alpha: float) -> np.ndarray:
     """s_alpha(t) = alpha t / (1 + (alpha - 1) t), in float32 like the reference."""
     t = np.asarray(t, dtype=np.float32)
-    a = np.float32(alpha)
-    return (a * t / (np.float32(1.0) + (a - np.float32(1.0)) * t)).astype(np.float32)
+    a, a1 = np.float32(alpha), np.float32(alpha - 1.0)  # (alpha - 1) in double, as Python computes it
+    return (a * t / (np.float32(1.0) + a1 * t)).astype(np.float32)
 
 
 def linspace_f32(start: float, end: float, steps: int) -> np.ndarray:

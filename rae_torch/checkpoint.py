@@ -1,0 +1,223 @@
+"""Reading released and trained checkpoints into rae_torch modules, with errors a user can act on.
+
+Accepted inputs: torch pickles (`model.pt`, `stat.pt`, `stage2_model.pt`, training checkpoints) read with
+`torch.load(weights_only=True)` only, and safetensors (HF encoder folders, our converted folders).
+State dicts may be raw or wrapped ({'ema': ..., 'model': ...}; EMA preferred), may carry `module.` /
+`_orig_mod.` prefixes, or sit inside a larger model (a whole-RAE stage-1 checkpoint); every key is
+then checked against rae_spec's manifest before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file as load_safetensors
+from torch import nn
+
+from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, from_json
+from rae_spec.hf import WEIGHT_PREFIX, load_encoder_config
+from rae_spec.parameters import model_parameters, optional_parameters, unused_parameters
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, unsafe, or holds the wrong model. The message says which."""
+
+
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def read_checkpoint(path: str | Path) -> Any:
+    """The raw object of a .safetensors file or a torch pickle (weights_only: never runs code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        try:
+            return load_safetensors(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e)
+        if "Weights only load failed" in msg or "weights_only" in msg:
+            detail = next((line.strip() for line in msg.splitlines() if "GLOBAL" in line or "Unsupported" in line), "")
+            raise CheckpointError(
+                f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle ({detail or 'custom objects'}). "
+                "rae only loads tensors (torch.load with weights_only=True). If you trust the file, re-save its "
+                "state dict as safetensors and load that.") from e
+        raise CheckpointError(f"{path} is truncated or corrupt: {msg.splitlines()[0] if msg else e!r}") from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError) as e:
+        first = str(e).splitlines()[0] if str(e) else repr(e)
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read as a torch checkpoint ({first})") from e
+
+
+def unwrap_state_dict(obj: Any, path: str | Path = "<checkpoint>") -> dict[str, torch.Tensor]:
+    """The model state dict inside a checkpoint object: EMA weights when present, then 'model' /
+    'state_dict', else the object itself; `module.` / `_orig_mod.` prefixes stripped."""
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    for key in ("ema", "model", "state_dict"):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    out = {}
+    for k, v in obj.items():
+        if not isinstance(v, torch.Tensor):
+            continue
+        while k.startswith(WRAPPER_PREFIXES):
+            k = k.split(".", 1)[1]
+        out[k] = v
+    if not out:
+        raise CheckpointError(f"{path} contains no tensors")
+    return out
+
+
+def _locate_prefix(sd: dict[str, torch.Tensor], expected: dict[str, tuple]) -> str:
+    """'' if the keys are already top-level, else the prefix under which the expected keys sit
+    (e.g. 'decoder.' in a whole-RAE stage-1 checkpoint, 'encoder.encoder.' for its DINOv2)."""
+    if any(k in sd for k in expected):
+        return ""
+    anchor = max(expected, key=len)
+    for k in sd:
+        if k.endswith("." + anchor):
+            return k[: -len(anchor)]
+    return ""
+
+
+def _summarize(config: Any) -> str:
+    name = type(config).__name__
+    if isinstance(config, DiTDHConfig):
+        return f"{name}(hidden {list(config.hidden_size)}, depth {list(config.depth)}, input {config.input_size})"
+    if isinstance(config, DecoderConfig):
+        return f"{name}(width {config.hidden_size}, {config.num_layers} layers, {config.num_patches} tokens)"
+    if isinstance(config, EncoderConfig):
+        return f"{name}({config.kind}, width {config.hidden_size}, {config.num_layers} layers)"
+    return name
+
+
+def _first(items, n: int = 5) -> str:
+    items = list(items)
+    shown = ", ".join(items[:n])
+    return shown + (f", ... ({len(items) - n} more)" if len(items) > n else "")
+
+
+def match_state_dict(sd: dict[str, torch.Tensor], config: Any, path: str | Path = "<checkpoint>",
+                     ) -> dict[str, torch.Tensor]:
+    """Select, check and complete the tensors for `config`; raise CheckpointError listing the first
+    missing / unexpected keys and shape mismatches, with counts, and the config that was expected."""
+    expected = model_parameters(config)
+    unused, optional = unused_parameters(config), optional_parameters(config)
+    if isinstance(config, EncoderConfig) and WEIGHT_PREFIX[config.kind]:
+        prefix = WEIGHT_PREFIX[config.kind]
+        if not any(k.startswith(prefix) for k in sd):
+            located = _locate_prefix(sd, expected)
+            sd = {prefix + k[len(located):]: v for k, v in sd.items() if k.startswith(located)} if located else sd
+            if not any(k.startswith(prefix) for k in sd):  # a bare tower state dict: add the prefix
+                sd = {prefix + k: v for k, v in sd.items()}
+        sd = {k: v for k, v in sd.items() if k.startswith(prefix)}  # drop text tower / MAE decoder
+    else:
+        prefix = _locate_prefix(sd, expected)
+        if prefix:
+            sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    sd = {k: v for k, v in sd.items() if k not in unused}
+    for key in optional:
+        if key not in sd and key in expected:
+            sd[key] = torch.zeros(expected[key])  # the reference's non-strict load leaves it at zeros
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    mismatched = [f"{k}: file {tuple(sd[k].shape)} vs expected {expected[k]}"
+                  for k in expected if k in sd and tuple(sd[k].shape) != tuple(expected[k])]
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (first: {_first(missing)})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (first: {_first(unexpected)})")
+        if mismatched:
+            parts.append(f"{len(mismatched)} shape mismatches (first: {_first(mismatched, 3)})")
+        raise CheckpointError(f"{path} does not match the expected {_summarize(config)}: " + "; ".join(parts)
+                              + ". Is it the right file for this model?")
+    return {k: sd[k] for k in expected}
+
+
+def load_into(module: nn.Module, sd: dict[str, torch.Tensor], config: Any, path: str | Path = "<checkpoint>") -> nn.Module:
+    tensors = match_state_dict(sd, config, path)
+    target = module.state_dict()
+    module.load_state_dict({k: v.to(target[k].dtype) for k, v in tensors.items()}, strict=True)
+    return module
+
+
+def build_model(config: Any) -> nn.Module:
+    """A fresh module for any model config."""
+    from .decoder import ViTDecoder
+    from .dit import build_dit
+    from .encoders import build_encoder
+    from .rae import RAE
+
+    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+        return build_dit(config)
+    if isinstance(config, DecoderConfig):
+        return ViTDecoder(config)
+    if isinstance(config, EncoderConfig):
+        return build_encoder(config)
+    if isinstance(config, RAEConfig):
+        return RAE(config)
+    raise TypeError(f"no module for {type(config).__name__}")
+
+
+def _weights_file(folder: Path) -> Path:
+    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return folder / name
+    raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
+
+
+def load_model(path: str | Path, config: Any = None) -> nn.Module:
+    """Load any model: a checkpoint file with its config, or a folder holding config.json (ours, or an
+    HF encoder's) and the weights. Returns the module in eval mode, float32, on the CPU."""
+    path = Path(path)
+    if path.is_dir():
+        cfg_file = path / "config.json"
+        if config is None:
+            if not cfg_file.is_file():
+                raise CheckpointError(f"{path} has no config.json; pass the model's config or preset")
+            raw = json.loads(cfg_file.read_text())
+            config = from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(path)
+        path = _weights_file(path)
+    elif config is None:
+        raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
+    module = build_model(config)
+    load_into(module, unwrap_state_dict(read_checkpoint(path), path), config, path)
+    return module.eval()
+
+
+def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
+               ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(mean, var) from a stat.pt dict or a safetensors file; either may be absent (DINOv2-B has no
+    mean). Tensors are reshaped to (C, H, W) after checking the element count against `shape`."""
+    obj = read_checkpoint(path)
+    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
+        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', found {keys}")
+    out = []
+    for name in ("mean", "var"):
+        value = obj.get(name)
+        if value is not None:
+            if not isinstance(value, torch.Tensor):
+                raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
+            value = value.float()
+            if shape is not None:
+                if value.numel() != math.prod(shape):
+                    raise CheckpointError(f"{path}: '{name}' has shape {tuple(value.shape)} ({value.numel()} values); "
+                                          f"expected {shape} for this model")
+                value = value.reshape(shape)
+        out.append(value)
+    return out[0], out[1]

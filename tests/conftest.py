@@ -1,0 +1,51 @@
+"""Shared test options: where the reference fixtures live, and which backends are importable."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reference-dir", action="store", default=os.environ.get("RAE_REFERENCE_DIR"),
+                     help=f"folder of reference fixture cases (default: {DEFAULT_REFERENCE})")
+
+
+def reference_dir(config) -> Path:
+    value = config.getoption("--reference-dir")
+    return Path(value) if value else DEFAULT_REFERENCE
+
+
+def has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+@pytest.fixture(scope="session")
+def reference_root(request) -> Path:
+    root = reference_dir(request.config)
+    if not root.is_dir():
+        pytest.skip(f"no reference fixtures at {root}")
+    return root
+
+
+def pytest_terminal_summary(terminalreporter):
+    try:
+        from tests.parity.test_parity import RESULTS
+    except ImportError:
+        return
+    if not RESULTS:
+        return
+    worst: dict[tuple[str, str], tuple[float, str]] = {}
+    for backend, case, name, err, _ in RESULTS:
+        key = (backend, case)
+        if key not in worst or err > worst[key][0]:
+            worst[key] = (err, name)
+    terminalreporter.section("reference parity: max abs error per case")
+    for (backend, case), (err, name) in sorted(worst.items()):
+        terminalreporter.write_line(f"{backend:6s} {case:34s} {err:.3e}  ({name})")

@@ -1,0 +1,79 @@
+"""Every reference fixture case, on every importable backend, at the case's own tolerances.
+
+The case list comes from the fixture folder (`--reference-dir`); each case dispatches on its `kind`.
+A tolerance entry the backend neither computes nor explicitly skips (with a reason) fails the test.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+from .cases import KINDS, Either, find_cases, load_case
+
+BACKENDS = {"torch": ("torch", "tests.parity.torch_runner", "TorchRunner"),
+            "mlx": ("mlx", "tests.parity.mlx_runner", "MLXRunner")}
+RESULTS: list[tuple[str, str, str, float, float]] = []  # (backend, case, tensor, max abs err, allowed)
+
+
+def pytest_generate_tests(metafunc):
+    if "case_dir" in metafunc.fixturenames:
+        from ..conftest import reference_dir
+
+        dirs = find_cases(reference_dir(metafunc.config))
+        metafunc.parametrize("case_dir", dirs, ids=[d.name for d in dirs])
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def runner(request):
+    module, path, cls = BACKENDS[request.param]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+    try:
+        runner_module = importlib.import_module(path)
+    except ModuleNotFoundError as e:
+        pytest.skip(f"{request.param} runner unavailable: {e}")
+    return getattr(runner_module, cls)()
+
+
+def _tolerance(tols: dict, name: str) -> tuple[float, float]:
+    if name in tols:
+        return tols[name]
+    base = name.split(" | ")[0]
+    return tols.get(base, (1e-6, 0.0))
+
+
+def _compare(expected: np.ndarray, actual: np.ndarray, atol: float, rtol: float) -> tuple[str | None, float]:
+    """(None, max abs err) when within tolerance, else (what is wrong, max abs err)."""
+    if actual.shape != expected.shape:
+        return f"shape {actual.shape} != expected {expected.shape}", float("inf")
+    if not np.issubdtype(expected.dtype, np.floating):
+        return (None, 0.0) if np.array_equal(actual, expected) else ("integer tensor differs", float("inf"))
+    err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+    bound = atol + rtol * np.abs(expected.astype(np.float64))
+    if np.all(err <= bound) and np.all(np.isfinite(actual)):
+        return None, float(err.max())
+    return (f"max abs err {err.max():.3g} (atol {atol:g}, rtol {rtol:g}), "
+            f"{int((err > bound).sum())} of {err.size} values out of tolerance"), float(err.max())
+
+
+def test_case(case_dir, runner):
+    case = load_case(case_dir)
+    assert case.kind in KINDS, f"unknown case kind {case.kind!r}"
+    computed, skipped = getattr(runner, case.kind)(case)
+    tols = case.tolerances()
+    failures = []
+    for name, value in computed.items():
+        expected = case.io[name.split(" | ")[0]]
+        candidates = value.candidates if isinstance(value, Either) else {"": value}
+        problems = [_compare(expected, np.asarray(v), *_tolerance(tols, name)) for v in candidates.values()]
+        ok = [p for p in problems if p[0] is None]
+        err = min((p[1] for p in (ok or problems)), default=0.0)
+        RESULTS.append((runner.name, case.name, name, err, _tolerance(tols, name)[0]))
+        if not ok:
+            failures.append(f"{name}: " + " / ".join(f"{label or 'value'}: {p[0]}" for label, p in zip(candidates, problems)))
+    uncovered = [k for k in tols if k not in computed and k not in skipped]
+    assert not uncovered, f"{runner.name} computed no value for {uncovered}"
+    assert not failures, f"{runner.name} / {case.name}:\n  " + "\n  ".join(failures)
