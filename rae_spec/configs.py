@@ -59,7 +59,8 @@ class EncoderConfig:
     hf_repo: str | None = None
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("dinov2", "siglip2", "mae"), f"encoder kind must be dinov2, siglip2 or mae, got {self.kind!r}")
+        _check(self.kind in ("dinov2", "siglip2", "mae"),
+               f"encoder kind must be dinov2, siglip2 or mae, got {self.kind!r}")
         _check(self.hidden_size % self.num_heads == 0, "encoder hidden_size must be divisible by num_heads")
         _check(self.image_size % self.patch_size == 0, "encoder image_size must be a multiple of patch_size")
         _check(self.hidden_act in ("gelu", "gelu_tanh"), "encoder hidden_act must be 'gelu' or 'gelu_tanh'")
@@ -207,7 +208,7 @@ class DiTDHConfig:
         object.__setattr__(self, "num_heads", _pair(self.num_heads))
         object.__setattr__(self, "mlp_ratio", float(self.mlp_ratio))
         _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
-        for width, heads in zip(self.hidden_size, self.num_heads):
+        for width, heads in zip(self.hidden_size, self.num_heads, strict=True):
             _check(width % heads == 0, f"width {width} is not divisible by {heads} heads")
             if self.use_rope:
                 _check((width // heads) % 4 == 0, f"RoPE needs a head dim divisible by 4, got {width // heads}")

@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .configs import IMAGENET_MEAN, IMAGENET_STD, SIGLIP_MEAN, SIGLIP_STD, ConfigError, DecoderConfig, EncoderConfig
+from .configs import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    SIGLIP_MEAN,
+    SIGLIP_STD,
+    ConfigError,
+    DecoderConfig,
+    EncoderConfig,
+)
 
 _ACTS = {"gelu": "gelu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_fast": "gelu_tanh"}
 _KINDS = {"dinov2_with_registers": "dinov2", "siglip": "siglip2", "siglip_vision_model": "siglip2", "vit_mae": "mae"}
@@ -66,7 +74,8 @@ def load_encoder_config(folder: str | Path, hf_repo: str | None = None) -> Encod
     folder = Path(folder)
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
-        raise FileNotFoundError(f"{folder} has no config.json; an encoder folder holds config.json and model.safetensors")
+        raise FileNotFoundError(f"{folder} has no config.json; an encoder folder holds config.json and "
+                                "model.safetensors")
     pre_path = folder / "preprocessor_config.json"
     pre = json.loads(pre_path.read_text()) if pre_path.is_file() else None
     return encoder_config_from_hf(json.loads(cfg_path.read_text()), pre, hf_repo)

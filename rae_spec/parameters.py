@@ -207,7 +207,8 @@ def _ditdh(c: DiTDHConfig) -> dict[str, Shape]:
 
 def _lightning_dit(c: LightningDiTConfig) -> dict[str, Shape]:
     D, p, C, N = c.hidden_size, c.patch_size, c.in_channels, c.num_tokens
-    out: dict[str, Shape] = {"pos_embed": (1, N, D), "x_embedder.proj.weight": (D, C, p, p), "x_embedder.proj.bias": (D,)}
+    out: dict[str, Shape] = {"pos_embed": (1, N, D), "x_embedder.proj.weight": (D, C, p, p),
+                             "x_embedder.proj.bias": (D,)}
     _embedders(out, c, D)
     if c.use_rope:
         out["feat_rope.freqs_cos"] = (N, D // c.num_heads)

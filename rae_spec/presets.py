@@ -125,7 +125,8 @@ def _models() -> dict[str, ModelPreset]:
     dec("decoder-dinov2-b-xl-256-n10", f"{base}/ViTXL_n10/model.pt", 256, "ViT-XL decoder, noise tau 1.0", False)
     dec("decoder-siglip2-b-xl-256", "decoders/siglip2/base_p16_i256/ViTXL_n08/model.pt", 256,
         "ViT-XL decoder for SigLIP2-B, noise tau 0.8")
-    dec("decoder-mae-b-xl-256", "decoders/mae/base_p16/ViTXL_n08/model.pt", 256, "ViT-XL decoder for MAE-B, noise tau 0.8")
+    dec("decoder-mae-b-xl-256", "decoders/mae/base_p16/ViTXL_n08/model.pt", 256,
+        "ViT-XL decoder for MAE-B, noise tau 0.8")
 
     def stats(name, path, grid, has_mean, desc):
         presets.append(ModelPreset(name, "stats", StatsConfig(768, grid, has_mean), RAE_REPO, path, desc))
@@ -142,7 +143,8 @@ def _models() -> dict[str, ModelPreset]:
         presets.append(ModelPreset(name, "dit", DiTDHConfig(input_size=input_size, **sizes), RAE_REPO, path, desc))
 
     d = "DiTs/Dinov2/wReg_base"
-    dit("dit-dh-xl-256", f"{d}/ImageNet256/DiTDH-XL/stage2_model.pt", DITDH_XL, 16, "DiT^DH-XL on DINOv2-B latents, 256 px")
+    dit("dit-dh-xl-256", f"{d}/ImageNet256/DiTDH-XL/stage2_model.pt", DITDH_XL, 16,
+        "DiT^DH-XL on DINOv2-B latents, 256 px")
     dit("dit-dh-s-256-guidance", f"{d}/ImageNet256/DiTDH-S_ep14/stage2_model.pt", DITDH_S, 16,
         "DiT^DH-S, epoch 14: the autoguidance guide at 256 px")
     dit("dit-dh-xl-512", f"{d}/ImageNet512/DiTDH-XL_ep400/stage2_model.pt", DITDH_XL, 32,

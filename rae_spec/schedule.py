@@ -31,17 +31,14 @@ def shift_time(t: np.ndarray | float, alpha: float) -> np.ndarray:
 
 
 def linspace_f32(start: float, end: float, steps: int) -> np.ndarray:
-    """torch.linspace in float32: the first half counts up from start, the second half down from end."""
+    """torch.linspace in float32: the first half counts up from start, the second half down from end,
+    each value a fused multiply-add (one rounding), as torch's compiled kernel computes it."""
     if steps == 1:
         return np.array([start], dtype=np.float32)
     step = (np.float32(end) - np.float32(start)) / np.float32(steps - 1)
-    idx = np.arange(steps)
-    half = steps // 2
-    out = np.where(
-        idx < half,
-        np.float32(start) + step * idx.astype(np.float32),
-        np.float32(end) - step * (steps - 1 - idx).astype(np.float32),
-    )
+    idx = np.arange(steps, dtype=np.float64)
+    step64, start64, end64 = np.float64(step), np.float64(np.float32(start)), np.float64(np.float32(end))
+    out = np.where(idx < steps // 2, start64 + step64 * idx, end64 - step64 * (steps - 1 - idx))
     return out.astype(np.float32)
 
 

@@ -21,7 +21,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file as load_safetensors
 from torch import nn
 
-from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, from_json
+from rae_spec.configs import (
+    DecoderConfig,
+    DiTDHConfig,
+    EncoderConfig,
+    LightningDiTConfig,
+    RAEConfig,
+    from_json,
+)
 from rae_spec.hf import WEIGHT_PREFIX, load_encoder_config
 from rae_spec.parameters import model_parameters, optional_parameters, unused_parameters
 
@@ -49,14 +56,17 @@ def read_checkpoint(path: str | Path) -> Any:
         msg = str(e)
         if "Weights only load failed" in msg or "weights_only" in msg:
             detail = next((line.strip() for line in msg.splitlines() if "GLOBAL" in line or "Unsupported" in line), "")
+            detail = detail.split(" was not an allowed")[0].replace("WeightsUnpickler error: ", "")
             raise CheckpointError(
-                f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle ({detail or 'custom objects'}). "
+                f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle "
+                f"({detail or 'custom objects'}). "
                 "rae only loads tensors (torch.load with weights_only=True). If you trust the file, re-save its "
                 "state dict as safetensors and load that.") from e
         raise CheckpointError(f"{path} is truncated or corrupt: {msg.splitlines()[0] if msg else e!r}") from e
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError) as e:
         first = str(e).splitlines()[0] if str(e) else repr(e)
-        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read as a torch checkpoint ({first})") from e
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read as a torch checkpoint "
+                              f"({first})") from e
 
 
 def unwrap_state_dict(obj: Any, path: str | Path = "<checkpoint>") -> dict[str, torch.Tensor]:
@@ -148,7 +158,8 @@ def match_state_dict(sd: dict[str, torch.Tensor], config: Any, path: str | Path 
     return {k: sd[k] for k in expected}
 
 
-def load_into(module: nn.Module, sd: dict[str, torch.Tensor], config: Any, path: str | Path = "<checkpoint>") -> nn.Module:
+def load_into(module: nn.Module, sd: dict[str, torch.Tensor], config: Any,
+              path: str | Path = "<checkpoint>") -> nn.Module:
     tensors = match_state_dict(sd, config, path)
     target = module.state_dict()
     module.load_state_dict({k: v.to(target[k].dtype) for k, v in tensors.items()}, strict=True)
@@ -206,7 +217,8 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
     obj = read_checkpoint(path)
     if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', found {keys}")
+        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
+                              f"found {keys}")
     out = []
     for name in ("mean", "var"):
         value = obj.get(name)

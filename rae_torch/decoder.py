@@ -25,7 +25,8 @@ class ViTDecoder(nn.Module):
         self.trainable_cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.decoder_embed = nn.Linear(c.latent_dim, D)
         self.decoder_layers = nn.ModuleList(
-            ViTMAELayer(D, c.num_heads, c.intermediate_size, c.layer_norm_eps, c.hidden_act) for _ in range(c.num_layers)
+            ViTMAELayer(D, c.num_heads, c.intermediate_size, c.layer_norm_eps, c.hidden_act)
+            for _ in range(c.num_layers)
         )
         self.decoder_norm = nn.LayerNorm(D, eps=c.layer_norm_eps)
         self.decoder_pred = nn.Linear(D, c.patch_size**2 * c.num_channels)

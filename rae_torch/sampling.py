@@ -82,7 +82,7 @@ class Sampler:
         grid = [float(v) for v in self.grid]
         B = x.shape[0]
         last = len(grid) - 2
-        for k, (t_cur, t_next) in enumerate(zip(grid[:-1], grid[1:])):
+        for k, (t_cur, t_next) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
             t = torch.full((B,), t_cur, dtype=torch.float32, device=x.device)
             dt = t_next - t_cur  # negative: time runs from noise to data
             v = velocity(x, t)
@@ -112,8 +112,7 @@ class Sampler:
 
     def sample(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
                trajectory: bool = False):
-        states = [x] if trajectory else None
-        for x in self.steps(x, velocity, rng):
-            if trajectory:
-                states.append(x)
-        return torch.stack(states) if trajectory else x
+        states = [x]
+        for state in self.steps(x, velocity, rng):
+            states = states + [state] if trajectory else [state]
+        return torch.stack(states) if trajectory else states[-1]

@@ -73,7 +73,8 @@ def test_case(case_dir, runner):
         err = min((p[1] for p in (ok or problems)), default=0.0)
         RESULTS.append((runner.name, case.name, name, err, _tolerance(tols, name)[0]))
         if not ok:
-            failures.append(f"{name}: " + " / ".join(f"{label or 'value'}: {p[0]}" for label, p in zip(candidates, problems)))
+            labelled = zip(candidates, problems, strict=True)
+            failures.append(f"{name}: " + " / ".join(f"{label or 'value'}: {p[0]}" for label, p in labelled))
     uncovered = [k for k in tols if k not in computed and k not in skipped]
     assert not uncovered, f"{runner.name} computed no value for {uncovered}"
     assert not failures, f"{runner.name} / {case.name}:\n  " + "\n  ".join(failures)

@@ -17,8 +17,6 @@ from rae_torch.transport import Transport
 from .cases import (
     Case,
     Either,
-    decoder_config,
-    dinov2_config,
     dit_config,
     function_of,
     hf_encoder_config,
@@ -177,7 +175,7 @@ class TorchRunner:
                     path = f"blocks.{leaf.split('_')[1]}" if leaf.startswith("block_") else DEBUG_MODULES[leaf]
                     module = main.get_submodule(path)
                     hooks.append(module.register_forward_hook(
-                        lambda mod, args, res, key=key: captured.__setitem__(key, res)))
+                        lambda mod, args, res, key=key, store=captured: store.__setitem__(key, res)))
                 out[f"{name}.output"] = main(x, t, y)
                 for h in hooks:
                     h.remove()
@@ -257,7 +255,7 @@ class TorchRunner:
                 guide = models[spec["additional_model_forward"].split(".")[0]]
                 traj = sampler.sample(torch.cat([z, z]), guided_velocity(main, y_full, g, guide), trajectory=True)
             else:
-                traj = sampler.sample(torch.cat([z, z]), lambda x, t: main(x, t, y_full), trajectory=True)
+                traj = sampler.sample(torch.cat([z, z]), lambda x, t, m=main: m(x, t, y_full), trajectory=True)
             out[f"euler.{mode}.output.trajectory"] = N(traj)
             out[f"euler.{mode}.output.final"] = N(traj[-1])
             out[f"euler.{mode}.output.samples"] = N(traj[-1][:n])
