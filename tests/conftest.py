@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_REFERENCE = REPO.parent / "shared" / "reference"
+# The fixtures live in the steering repo's shared/ folder: beside the checkout, or inside it.
+CANDIDATES = (REPO.parent / "shared" / "reference", REPO / "shared" / "reference")
+DEFAULT_REFERENCE = next((p for p in CANDIDATES if p.is_dir()), CANDIDATES[0])
 
 
 def pytest_addoption(parser):
