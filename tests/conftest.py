@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Import names that live in folders of another name ([tool.setuptools.package-dir] in pyproject.toml).
+PACKAGE_DIRS = {"rae_convert": "convert", "rae_apps": "apps"}
+
+
+def alias_packages(repo: Path = REPO) -> None:
+    """Import `rae_convert` (and the other package-dir mappings) from this checkout's folders, so tests run
+    the code under test even without an install (or with another checkout installed)."""
+    for name, folder in PACKAGE_DIRS.items():
+        init = repo / folder / "__init__.py"
+        if name in sys.modules or not init.is_file():
+            continue
+        spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(init.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+
+
+alias_packages()
+if importlib.util.find_spec("mlx") is not None:
+    import rae_mlx  # noqa: F401  (before any test imports mlx.core: lets MLX use the system OpenBLAS on Linux)
 # The fixtures live in the steering repo's shared/ folder: beside the checkout, or inside it.
 CANDIDATES = (REPO.parent / "shared" / "reference", REPO / "shared" / "reference")
 DEFAULT_REFERENCE = next((p for p in CANDIDATES if p.is_dir()), CANDIDATES[0])

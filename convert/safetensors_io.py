@@ -1,0 +1,143 @@
+"""safetensors in numpy, bfloat16 included, and atomic writes.
+
+`safetensors.numpy` cannot hold bfloat16 (numpy has no such type), yet released and converted files use it.
+Here bf16 tensors are read as float32 (exact) and written from float32 by round-to-nearest-even, the
+rounding torch's `.to(torch.bfloat16)` does. The format is the documented one: an 8-byte little-endian
+header length, a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then the
+raw little-endian bytes. Every write goes to a temp file in the target folder and is renamed over the
+target (os.replace), so a crash never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+          "I16": np.int16, "I8": np.int8, "U8": np.uint8, "U16": np.uint16, "U32": np.uint32, "U64": np.uint64,
+          "BOOL": np.bool_}
+NAMES = {np.dtype(v): k for k, v in DTYPES.items()}
+
+
+class SafetensorsError(ValueError):
+    """A file is not valid safetensors (truncated, corrupt header, offsets out of range)."""
+
+
+def bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def f32_to_bf16(x: np.ndarray) -> np.ndarray:
+    """float32 -> bfloat16 bits (uint16), round to nearest even; NaN stays NaN."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = (u + (np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1)))) >> 16
+    nan = np.isnan(x)
+    return np.where(nan, (u >> 16) | np.uint32(0x40), rounded).astype(np.uint16)
+
+
+def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, str], int]:
+    """(tensor entries, metadata, data start offset) of a safetensors file."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise SafetensorsError(f"{path} is truncated or corrupt (no header)")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8 or n > 100_000_000:
+            raise SafetensorsError(f"{path} is truncated or corrupt (header of {n} bytes in a {size}-byte file)")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise SafetensorsError(f"{path} is truncated or corrupt (unreadable header: {e})") from e
+    metadata = header.pop("__metadata__", None) or {}
+    end = 0
+    for name, entry in header.items():
+        lo, hi = entry["data_offsets"]
+        end = max(end, hi)
+        if entry["dtype"] not in DTYPES and entry["dtype"] != "BF16":
+            raise SafetensorsError(f"{path}: tensor {name} has unsupported dtype {entry['dtype']}")
+    if 8 + n + end > size:
+        raise SafetensorsError(f"{path} is truncated or corrupt (tensor data ends at {8 + n + end}, file has {size})")
+    return header, metadata, 8 + n
+
+
+def read(path: str | Path, keep_bf16_bits: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors, metadata). bf16 tensors become float32, or stay uint16 bits with `keep_bf16_bits`."""
+    header, metadata, start = read_header(path)
+    out: dict[str, np.ndarray] = {}
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+        for name, entry in header.items():
+            lo, hi = entry["data_offsets"]
+            bf16 = entry["dtype"] == "BF16"
+            dtype = np.dtype(np.uint16) if bf16 else np.dtype(DTYPES[entry["dtype"]])
+            shape = tuple(entry["shape"])
+            count = int(np.prod(shape, dtype=np.int64))
+            if count * dtype.itemsize != hi - lo:
+                raise SafetensorsError(f"{path}: tensor {name} has {hi - lo} bytes for shape {shape}")
+            arr = np.frombuffer(raw, dtype=dtype, count=count, offset=start + lo).reshape(shape).copy()
+            out[name] = bf16_to_f32(arr) if (bf16 and not keep_bf16_bits) else arr
+    return out, metadata
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call write(tmp_path) for a temp file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None,
+          bf16: Iterable[str] = ()) -> Path:
+    """Write numpy tensors atomically. Names in `bf16` are stored as BF16 (from float32, or from uint16 bits)."""
+    bf16 = set(bf16)
+    header: dict[str, Any] = {}
+    blobs: list[bytes | memoryview] = []
+    offset = 0
+    for name, arr in tensors.items():
+        arr = np.asarray(arr)
+        if name in bf16:
+            bits = arr if arr.dtype == np.uint16 else f32_to_bf16(arr)
+            dtype, data = "BF16", np.ascontiguousarray(bits).astype("<u2", copy=False)
+        else:
+            if arr.dtype not in NAMES:
+                raise SafetensorsError(f"cannot store {name} of dtype {arr.dtype} in safetensors")
+            dtype, data = NAMES[arr.dtype], np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False)
+        nbytes = data.nbytes
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + nbytes]}
+        blobs.append(memoryview(data).cast("B") if nbytes else b"")
+        offset += nbytes
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+
+    def _write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(text)))
+            f.write(text)
+            for blob in blobs:
+                f.write(blob)
+
+    return atomic_write(path, _write)

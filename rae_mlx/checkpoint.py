@@ -1,0 +1,200 @@
+"""Reading released, converted and quantized checkpoints into rae_mlx modules, without torch.
+
+Accepted inputs: torch zip pickles (`model.pt`, `stat.pt`, `stage2_model.pt`, training checkpoints),
+read by rae_convert.torch_pickle's allow-list unpickler (never runs code, needs no torch); safetensors
+files (HF encoder folders, official / converted weights in torch or MLX layout, quantized MLX weights);
+and model folders (`config.json` + `model.safetensors`, ours or HF's). Keys are matched against
+rae_spec's manifest with the same rules and messages as rae_torch.checkpoint; conv kernels are moved to
+MLX's OHWI layout through rae_convert.layout's table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+from mlx import nn
+from mlx.utils import tree_flatten, tree_unflatten
+
+from rae_convert.layout import change_layout, layout_plan
+from rae_convert.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
+from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, from_json
+from rae_spec.hf import load_encoder_config
+
+# Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles,
+# the random Fourier frequencies of the time embedding).
+KEEP_FLOAT32 = ("freqs_cos", "freqs_sin", "t_embedder.W")
+DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+
+
+def resolve_dtype(dtype: Any) -> mx.Dtype | None:
+    if dtype is None or isinstance(dtype, mx.Dtype):
+        return dtype
+    if str(dtype) not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    return DTYPES[str(dtype)]
+
+
+def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
+    """(raw object, safetensors metadata) of a .safetensors file or a torch zip pickle. Tensors come back
+    as mx.arrays (safetensors) or numpy arrays (pickles)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from rae_convert.safetensors_io import SafetensorsError, read_header
+
+        try:
+            read_header(path)  # a clear message for truncated files before MLX reads them
+            arrays, metadata = mx.load(str(path), return_metadata=True)
+        except (SafetensorsError, RuntimeError, ValueError, OSError) as e:
+            raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
+        return arrays, metadata or {}
+    from rae_convert.torch_pickle import TorchPickleError, UnsafeGlobalError, load
+
+    try:
+        return load(path), {}
+    except UnsafeGlobalError as e:
+        raise CheckpointError(f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle "
+                              f"(global {e.global_name}). rae only loads tensors (an allow-list unpickler, as "
+                              "torch.load with weights_only=True). If you trust the file, re-save its state dict as "
+                              "safetensors and load that.") from e
+    except TorchPickleError as e:
+        msg = str(e)
+        if "truncated or corrupt" not in msg:
+            msg = f"{path} is truncated or corrupt and cannot be read as a torch checkpoint ({msg})"
+        raise CheckpointError(msg) from e
+
+
+def build_model(config: Any) -> nn.Module:
+    """A fresh module for any model config."""
+    from .decoder import ViTDecoder
+    from .dit import build_dit
+    from .encoders import build_encoder
+    from .rae import RAE
+
+    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+        return build_dit(config)
+    if isinstance(config, DecoderConfig):
+        return ViTDecoder(config)
+    if isinstance(config, EncoderConfig):
+        return build_encoder(config)
+    if isinstance(config, RAEConfig):
+        return RAE(config)
+    raise TypeError(f"no module for {type(config).__name__}")
+
+
+def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
+    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping KEEP_FLOAT32 tables."""
+    dtype = resolve_dtype(dtype)
+    if dtype is None:
+        return module
+    params = []
+    for k, v in tree_flatten(module.parameters()):
+        keep = any(k == s or k.endswith("." + s) or k.endswith(s) for s in KEEP_FLOAT32)
+        if mx.issubdtype(v.dtype, mx.floating) and not keep:
+            v = v.astype(dtype)
+        params.append((k, v))
+    module.update(tree_unflatten(params))
+    return module
+
+
+def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
+              layout: str = "torch") -> nn.Module:
+    """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it."""
+    plan = layout_plan(config)
+    shapes = {k: e.shape(layout) for k, e in plan.items()}
+    tensors = match_state_dict(sd, config, path, shapes=shapes)
+    tensors = change_layout(tensors, config, layout, "mlx")
+    current = dict(tree_flatten(module.parameters()))
+    weights = []
+    for k, v in tensors.items():
+        a = v if isinstance(v, mx.array) else mx.array(np.ascontiguousarray(v))
+        weights.append((k, a.astype(current[k].dtype)))
+    module.load_weights(weights, strict=True)
+    mx.eval(module.parameters())
+    return module
+
+
+def _weights_file(folder: Path) -> Path:
+    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors"):
+        if (folder / name).is_file():
+            return folder / name
+    if (folder / "pytorch_model.bin").is_file():
+        raise CheckpointError(f"{folder} holds only pytorch_model.bin; rae_mlx reads safetensors (convert it with "
+                              "rae_convert, or download the model.safetensors of the same repo)")
+    raise CheckpointError(f"{folder} has no model.safetensors")
+
+
+def _folder_config(folder: Path) -> Any:
+    cfg_file = folder / "config.json"
+    if not cfg_file.is_file():
+        raise CheckpointError(f"{folder} has no config.json; pass the model's config or preset")
+    raw = json.loads(cfg_file.read_text())
+    if "type" in raw:
+        return from_json(cfg_file.read_text())
+    if raw.get("_class_name") == "AutoencoderRAE":
+        raise CheckpointError(f"{folder} is a diffusers AutoencoderRAE folder; convert it first "
+                              "(rae_convert.convert_file) to get an RAE model folder")
+    return load_encoder_config(folder)
+
+
+def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Module:
+    """Load any model: a checkpoint file with its config, or a folder holding config.json (ours, or an
+    HF encoder's) and the weights. Quantized MLX weights (rae_convert / rae_mlx.quantize) are restored
+    as quantized layers. Returns the module in eval mode, float32 unless `dtype` says otherwise.
+
+    `rae_mlx.load_model("stage2_model.pt", get_model("dit-dh-xl-256").config)` works without torch."""
+    path = Path(path)
+    folder = path if path.is_dir() else None
+    if folder is not None:
+        config = config if config is not None else _folder_config(folder)
+        path = _weights_file(folder)
+    elif config is None:
+        raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
+    obj, metadata = read_checkpoint(path)
+    module = build_model(config)
+    quant = metadata.get("quantization", "none")
+    if quant not in ("", "none"):
+        from .quantize import load_quantized_weights
+
+        load_quantized_weights(module, obj, config, json.loads(quant), path)
+    else:
+        load_into(module, unwrap_state_dict(obj, path), config, path, layout=metadata.get("layout", "torch"))
+    if folder is not None and isinstance(config, RAEConfig) and (folder / "stats.safetensors").is_file():
+        module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
+    cast_model(module, dtype)
+    return module.eval()
+
+
+def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
+               ) -> tuple[mx.array | None, mx.array | None]:
+    """(mean, var) from a stat.pt dict, a safetensors file or a converted stats folder; either may be
+    absent (DINOv2-B has no mean). Arrays are reshaped to (C, H, W) after checking the element count."""
+    path = Path(path)
+    if path.is_dir():
+        path = _weights_file(path)
+    obj, _ = read_checkpoint(path)
+    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
+        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
+                              f"found {keys}")
+    out = []
+    for name in ("mean", "var"):
+        value = obj.get(name)
+        if value is not None:
+            if not hasattr(value, "shape"):
+                raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
+            value = mx.array(np.asarray(value, dtype=np.float32)) if not isinstance(value, mx.array) else value
+            value = value.astype(mx.float32)
+            if shape is not None:
+                if value.size != math.prod(shape):
+                    raise CheckpointError(f"{path}: '{name}' has shape {tuple(value.shape)} ({value.size} values); "
+                                          f"expected {shape} for this model")
+                value = value.reshape(shape)
+        out.append(value)
+    return out[0], out[1]
