@@ -38,9 +38,15 @@ class Transform:
         return tuple(self.to_mlx(np.empty(torch_shape, dtype=np.uint8)).shape)
 
 
+def permute(a: Any, axes: tuple[int, ...]) -> Any:
+    """Axis permutation for numpy, MLX and torch arrays alike (a view where the library allows)."""
+    return a.permute(*axes) if hasattr(a, "permute") else a.transpose(axes)
+
+
 IDENTITY = Transform("identity", lambda a: a, lambda a: a)
 # Conv2d kernels: torch (out, in, kH, kW) <-> MLX (out, kH, kW, in).
-CONV2D = Transform("conv2d OIHW<->OHWI", lambda a: a.transpose(0, 2, 3, 1), lambda a: a.transpose(0, 3, 1, 2), ndim=4)
+CONV2D = Transform("conv2d OIHW<->OHWI", lambda a: permute(a, (0, 2, 3, 1)), lambda a: permute(a, (0, 3, 1, 2)),
+                   ndim=4)
 
 # Per config type (and encoder kind): the keys whose layout differs. All other keys are IDENTITY.
 TABLE: dict[str, dict[str, Transform]] = {

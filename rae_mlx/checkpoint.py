@@ -146,7 +146,8 @@ def _folder_config(folder: Path) -> Any:
 def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Module:
     """Load any model: a checkpoint file with its config, or a folder holding config.json (ours, or an
     HF encoder's) and the weights. Quantized MLX weights (rae_convert / rae_mlx.quantize) are restored
-    as quantized layers. Returns the module in eval mode, float32 unless `dtype` says otherwise.
+    as quantized layers. Returns the module in eval mode, in `dtype` (float32 / float16 / bfloat16; by
+    default float32, or the file's own half precision for converted half-precision folders).
 
     `rae_mlx.load_model("stage2_model.pt", get_model("dit-dh-xl-256").config)` works without torch."""
     path = Path(path)
@@ -167,6 +168,8 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
         load_into(module, unwrap_state_dict(obj, path), config, path, layout=metadata.get("layout", "torch"))
     if folder is not None and isinstance(config, RAEConfig) and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
+    if dtype is None and metadata.get("dtype") in ("float16", "bfloat16"):
+        dtype = metadata["dtype"]  # a half-precision file runs in its own precision
     cast_model(module, dtype)
     return module.eval()
 

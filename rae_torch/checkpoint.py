@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file as load_safetensors
 from torch import nn
 
@@ -184,6 +184,39 @@ def build_model(config: Any) -> nn.Module:
     raise TypeError(f"no module for {type(config).__name__}")
 
 
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of a safetensors file ({} for other files): layout, dtype, quantization, provenance."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError):
+        return {}
+
+
+def _from_layout(sd: dict[str, torch.Tensor], config: Any, metadata: dict[str, str], path: Path):
+    """Tensors of a file written in MLX layout (rae_convert / rae_mlx), moved back to torch's layout."""
+    quant = metadata.get("quantization", "none")
+    if quant not in ("", "none"):
+        raise CheckpointError(f"{path} holds quantized MLX weights ({quant}); torch cannot run them and "
+                              "quantization cannot be undone. Load the unquantized file instead.")
+    if metadata.get("layout", "torch") != "mlx":
+        return sd
+    from rae_convert.layout import change_layout, layout_plan
+    from rae_convert.state_dict import CheckpointError as ConvertError
+    from rae_convert.state_dict import match_state_dict as match_any
+
+    shapes = {k: e.shape("mlx") for k, e in layout_plan(config).items()}
+    try:
+        tensors = match_any(sd, config, path, shapes=shapes)
+    except ConvertError as e:
+        raise CheckpointError(str(e)) from e
+    tensors = {k: torch.as_tensor(v) for k, v in tensors.items()}
+    return change_layout(tensors, config, "mlx", "torch")
+
+
 def _weights_file(folder: Path) -> Path:
     for name in ("model.safetensors", "diffusion_pytorch_model.safetensors", "pytorch_model.bin"):
         if (folder / name).is_file():
@@ -206,14 +239,21 @@ def load_model(path: str | Path, config: Any = None) -> nn.Module:
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
     module = build_model(config)
-    load_into(module, unwrap_state_dict(read_checkpoint(path), path), config, path)
+    sd = _from_layout(unwrap_state_dict(read_checkpoint(path), path), config, read_metadata(path), path)
+    load_into(module, sd, config, path)
+    folder = path.parent
+    if isinstance(config, RAEConfig) and path.name == "model.safetensors" and (folder / "stats.safetensors").is_file():
+        module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
     return module.eval()
 
 
 def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(mean, var) from a stat.pt dict or a safetensors file; either may be absent (DINOv2-B has no
-    mean). Tensors are reshaped to (C, H, W) after checking the element count against `shape`."""
+    """(mean, var) from a stat.pt dict, a safetensors file or a converted stats folder; either may be
+    absent (DINOv2-B has no mean). Tensors are reshaped to (C, H, W) after checking the element count."""
+    path = Path(path)
+    if path.is_dir():
+        path = _weights_file(path)
     obj = read_checkpoint(path)
     if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__

@@ -1,0 +1,122 @@
+"""Run both backends on a converted model and report how far apart they are.
+
+`verify(folder)` loads the folder with rae_torch and with rae_mlx (each reads either layout), feeds both
+the same seeded inputs (numpy, so identical) and compares the outputs: DiTs a forward pass, decoders a
+decode, encoders the patch tokens, RAEs a reconstruction, statistics the arrays themselves.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, StatsConfig
+
+from .state_dict import CheckpointError
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    what: str                   # the computation compared
+    output_shape: tuple[int, ...]
+    max_abs_diff: float
+    output_scale: float         # max |torch output|
+    seconds: float
+
+    @property
+    def relative(self) -> float:
+        return self.max_abs_diff / max(self.output_scale, 1e-30)
+
+    def __str__(self) -> str:
+        return (f"{self.what}: max |torch - mlx| = {self.max_abs_diff:.3e} on outputs of scale {self.output_scale:.3g} "
+                f"(relative {self.relative:.2e}), shape {self.output_shape}, {self.seconds:.1f} s")
+
+
+def inputs_for(config: Any, batch: int, seed: int) -> tuple[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+        return "DiT forward", {"x": rng.standard_normal((batch, *config.latent_shape), dtype=np.float32),
+                               "t": rng.uniform(0.05, 1.0, batch).astype(np.float32),
+                               "y": rng.integers(0, config.num_classes, batch)}
+    if isinstance(config, DecoderConfig):
+        g = config.grid_size
+        return "decoder", {"latents": rng.standard_normal((batch, config.latent_dim, g, g), dtype=np.float32)}
+    if isinstance(config, EncoderConfig):
+        s = config.image_size
+        return "encoder tokens", {"pixels": rng.standard_normal((batch, 3, s, s), dtype=np.float32)}
+    if isinstance(config, RAEConfig):
+        s = config.image_size
+        return "RAE reconstruction", {"images": rng.uniform(0, 1, (batch, 3, s, s)).astype(np.float32)}
+    raise TypeError(f"nothing to run for {type(config).__name__}")
+
+
+def _run_torch(model, config, inp: dict[str, np.ndarray]) -> np.ndarray:
+    import torch
+
+    from rae_torch.rae import latent_to_tokens
+
+    T = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inp.items()}
+    with torch.no_grad():
+        if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+            out = model(T["x"], T["t"], T["y"])
+        elif isinstance(config, DecoderConfig):
+            out = model.unpatchify(model(latent_to_tokens(T["latents"])))
+        elif isinstance(config, EncoderConfig):
+            out = model(T["pixels"])
+        else:
+            out = model(T["images"])
+    return out.float().numpy()
+
+
+def _run_mlx(model, config, inp: dict[str, np.ndarray]) -> np.ndarray:
+    import mlx.core as mx
+
+    from rae_mlx.rae import latent_to_tokens
+
+    A = {k: mx.array(v) for k, v in inp.items()}
+    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+        out = model(A["x"], A["t"], A["y"])
+    elif isinstance(config, DecoderConfig):
+        out = model.unpatchify(model(latent_to_tokens(A["latents"])))
+    elif isinstance(config, EncoderConfig):
+        out = model(A["pixels"])
+    else:
+        out = model(A["images"])
+    return np.asarray(out.astype(mx.float32))
+
+
+def verify(path: str | Path, config: Any = None, batch: int = 2, seed: int = 0) -> VerifyReport:
+    """Load `path` (a converted folder, or any file with `config`) in both backends, run the same seeded
+    inputs, and report the largest absolute difference (float32 both sides)."""
+    try:
+        import rae_mlx
+        import rae_torch
+    except ImportError as e:
+        raise CheckpointError(f"verify needs both backends installed (torch and mlx): {e}") from e
+    start = time.perf_counter()
+    path = Path(path)
+    if isinstance(config, StatsConfig) or (config is None and _is_stats_folder(path)):
+        tm, tv = rae_torch.load_stats(path)
+        mm, mv = rae_mlx.load_stats(path)
+        diffs = [float(np.abs(a.numpy() - np.asarray(b)).max()) for a, b in ((tm, mm), (tv, mv)) if a is not None]
+        scale = float(max(np.abs(a.numpy()).max() for a in (tm, tv) if a is not None))
+        return VerifyReport("statistics", tuple(tv.shape), max(diffs), scale, time.perf_counter() - start)
+    tmodel = rae_torch.load_model(path, config)
+    mmodel = rae_mlx.load_model(path, config, dtype="float32")
+    config = tmodel.config
+    what, inp = inputs_for(config, batch, seed)
+    a = _run_torch(tmodel, config, inp)
+    b = _run_mlx(mmodel, config, inp)
+    return VerifyReport(what, a.shape, float(np.abs(a - b).max()), float(np.abs(a).max()),
+                        time.perf_counter() - start)
+
+
+def _is_stats_folder(path: Path) -> bool:
+    import json
+
+    cfg = path / "config.json"
+    return path.is_dir() and cfg.is_file() and json.loads(cfg.read_text()).get("type") == "StatsConfig"
