@@ -174,10 +174,12 @@ def diffusers_config(raw: dict, tensors: dict[str, np.ndarray]) -> RAEConfig:
                 k.endswith("position_embedding.weight")), None)
     rows = pos.shape[-2] if pos is not None else None
     grid = math.isqrt(rows - (0 if kind == "siglip2" else 1)) if rows else None
-    mean = raw.get("encoder_norm_mean") or (np.asarray(tensors["encoder_mean"]).ravel().tolist()
-                                            if "encoder_mean" in tensors else None)
-    std = raw.get("encoder_norm_std") or (np.asarray(tensors["encoder_std"]).ravel().tolist()
-                                          if "encoder_std" in tensors else None)
+
+    def buffer(name: str) -> list[float] | None:  # float32 buffers -> the short decimals they were made from
+        return [float(str(np.float32(v))) for v in np.asarray(tensors[name]).ravel()] if name in tensors else None
+
+    mean = raw.get("encoder_norm_mean") or buffer("encoder_mean")
+    std = raw.get("encoder_norm_std") or buffer("encoder_std")
     hf = {"model_type": {"dinov2": "dinov2_with_registers", "siglip2": "siglip", "mae": "vit_mae"}[kind],
           "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": hidden // 64,
           "patch_size": patch, "intermediate_size": int(fc1.shape[0]) if fc1 is not None else 4 * hidden}

@@ -11,6 +11,7 @@ of a float32). Storages are memory-mapped, so a 3 GB file is not read twice.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import mmap
 import pickle
@@ -177,6 +178,9 @@ class _Unpickler(pickle.Unpickler):
         self._storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str):
+        # Protocol-2 pickles (torch's default) spell some modules the Python 2 way (__builtin__, copy_reg).
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         try:
             return ALLOWED[(module, name)]
         except KeyError:

@@ -24,6 +24,33 @@ def _blocks(cfg, widths_heads) -> list[DiTBlock]:
             for d, h in widths_heads]
 
 
+FIXED = ["pos_embed", "W", "freqs_cos", "freqs_sin"]  # tables the reference never trains
+
+
+def _zero(layer: nn.Linear) -> None:
+    layer.weight = mx.zeros_like(layer.weight)
+    layer.bias = mx.zeros_like(layer.bias)
+
+
+def _init_common(model) -> None:
+    """The reference's training-from-scratch init of the special layers (shared by both DiTs)."""
+    xavier = nn.init.glorot_uniform()
+    embedders = [model.x_embedder] + ([model.s_embedder] if "s_embedder" in model else [])
+    for emb in embedders:
+        w = emb.proj.weight
+        emb.proj.weight = xavier(mx.zeros((w.shape[0], w.size // w.shape[0]))).reshape(w.shape)
+        emb.proj.bias = mx.zeros_like(emb.proj.bias)
+    table = model.y_embedder.embedding_table
+    table.weight = mx.random.normal(table.weight.shape) * 0.02
+    for layer in (model.t_embedder.mlp[0], model.t_embedder.mlp[2]):
+        layer.weight = mx.random.normal(layer.weight.shape) * 0.02
+    for block in model.blocks:
+        _zero(block.adaLN_modulation[1])
+    _zero(model.final_layer.adaLN_modulation[1])
+    _zero(model.final_layer.linear)
+    model.freeze(keys=FIXED, strict=False)
+
+
 def _inputs(model, x, t, y):
     x, t, y = as_array(x), as_array(t), as_array(y)
     return x.dtype, x.astype(model.dtype), t.astype(mx.float32), y
@@ -48,7 +75,12 @@ class DiTDH(nn.Module):
         else:
             self.enc_feat_rope = self.dec_feat_rope = None
         self.blocks = _blocks(c, [(De, he)] * c.depth[0] + [(Dd, hd)] * c.depth[1])
+        self.initialize_weights()
         self.eval()
+
+    def initialize_weights(self) -> None:
+        """Training-from-scratch init of the reference (MLX Linear defaults elsewhere); fixed tables frozen."""
+        _init_common(self)
 
     @property
     def dtype(self) -> mx.Dtype:
@@ -111,7 +143,17 @@ class LightningDiT(nn.Module):
         self.feat_rope = RoPE2D(D // c.num_heads, c.grid_size) if c.use_rope else None
         self.blocks = _blocks(c, [(D, c.num_heads)] * c.depth)
         self.final_layer = FinalLayer(D, c.patch_size**2 * c.out_channels, c.use_rmsnorm)
+        self.initialize_weights()
         self.eval()
+
+    def initialize_weights(self) -> None:
+        """Xavier-uniform Linear layers with zero bias first (as the reference), then the special cases."""
+        xavier = nn.init.glorot_uniform()
+        for _, m in self.named_modules():
+            if isinstance(m, nn.Linear):
+                m.weight = xavier(m.weight)
+                m.bias = mx.zeros_like(m.bias)
+        _init_common(self)
 
     @property
     def dtype(self) -> mx.Dtype:

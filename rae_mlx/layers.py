@@ -14,6 +14,11 @@ import mlx.nn as nn
 from rae_spec.tables import rope_2d
 
 
+def linear_dtype(layer: nn.Module) -> mx.Dtype:
+    """The floating dtype a (possibly quantized) linear layer computes in."""
+    return layer.scales.dtype if isinstance(layer, nn.QuantizedLinear) else layer.weight.dtype
+
+
 class RMSNorm(nn.Module):
     """x * rsqrt(mean(x^2) + eps), statistics in float32, cast back before the weight multiply
     (the reference's order; mx.fast.rms_norm without a weight computes exactly the normalization)."""
@@ -134,7 +139,7 @@ class TimestepEmbedder(nn.Module):
 
     def __call__(self, t: mx.array) -> mx.array:
         phase = t[:, None].astype(mx.float32) * self.W[None, :].astype(mx.float32) * 2 * math.pi
-        h = mx.concatenate([mx.sin(phase), mx.cos(phase)], axis=-1).astype(self.mlp[0].weight.dtype)
+        h = mx.concatenate([mx.sin(phase), mx.cos(phase)], axis=-1).astype(linear_dtype(self.mlp[0]))
         for layer in self.mlp:
             h = layer(h)
         return h

@@ -1,7 +1,8 @@
 """Samplers from noise (t = 1) to data (t ~ 0) and the guidance that shapes their velocity.
 
 A sampler only sees a velocity function v(x, t); `guided_velocity` builds one from a model, the labels
-and a GuidanceConfig. The time grid comes from rae_spec, so both backends step on identical times.
+and a GuidanceConfig. The time grid comes from rae_spec, so both backends step on identical times, and
+with a numpy Generator (rae_spec.noise) they also draw identical noise.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from rae_spec.configs import GuidanceConfig, SamplerConfig
+from rae_spec.noise import step_noise
 from rae_spec.schedule import sampling_grid
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -104,7 +106,7 @@ class Sampler:
         x = x - (v - D * score) * h
         if noise and D > 0:
             if rng is not None:
-                xi = torch.from_numpy(rng.standard_normal(tuple(x.shape), dtype=np.float32)).to(x.device, x.dtype)
+                xi = torch.from_numpy(step_noise(rng, tuple(x.shape))).to(x.device, x.dtype)
             else:
                 xi = torch.randn_like(x)
             x = x + (2.0 * D * h) ** 0.5 * xi

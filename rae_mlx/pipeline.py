@@ -1,0 +1,87 @@
+"""Class-conditional generation with bounded memory: noise -> DiT^DH sampling -> RAE decoding.
+
+Sampling needs the DiT (and the autoguidance guide), the decoder and the latent statistics, never the
+encoder. Pass models or zero-argument loaders: with loaders and `free_dit=True` the DiT and guide are
+dropped (and MLX's buffer cache cleared) before the decoder is loaded, so the peak is the larger of the
+two phases rather than their sum. Decoding runs in micro-batches of `decode_batch_size`. The
+`MemoryMonitor` records the peak memory and time of each phase (load, sample, decode).
+
+Noise follows the cross-backend convention (rae_spec.noise): `default_rng(seed)` draws the (n, C, H, W)
+start and, for the SDE, the per-step noise, so rae_torch gives the same images for the same seed.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from rae_spec.configs import IMAGENET_MEAN, IMAGENET_STD, GuidanceConfig, SamplerConfig
+from rae_spec.noise import as_generator, initial_noise
+
+from .memory import MemoryMonitor, release
+from .rae import decode_latents
+from .sampling import Sampler, guided_velocity
+
+ModelOrLoader = Any  # an nn.Module, or a zero-argument callable returning one
+
+
+@dataclass
+class Generation:
+    latents: mx.array            # (n, C, H, W) float32, normalized latent space
+    images: mx.array | None      # (n, 3, S, S) float32, de-normalized pixels (not clamped), None if not decoded
+    memory: MemoryMonitor
+
+
+def _materialize(model: ModelOrLoader):
+    return model() if callable(model) and not hasattr(model, "parameters") else model
+
+
+def generate(dit: ModelOrLoader, decoder: ModelOrLoader | None, labels: Iterable[int], *, seed: int | None,
+             sampler: SamplerConfig, shift: float, guidance: GuidanceConfig | None = None,
+             guide: ModelOrLoader | None = None, stats: tuple[Any, Any] = (None, None), eps: float = 1e-5,
+             image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD, free_dit: bool = True,
+             decode_batch_size: int | None = None, compile: bool | None = None,
+             progress: Callable[[int, int], None] | None = None, monitor: MemoryMonitor | None = None) -> Generation:
+    """Sample len(labels) images. `shift` is the transport's time shift (TransportConfig.time_dist_shift)."""
+    monitor = monitor or MemoryMonitor()
+    labels = mx.array(np.asarray(list(labels)))
+    rng = as_generator(seed)
+    with monitor.phase("load"):
+        model = _materialize(dit)
+        weak = _materialize(guide) if guide is not None else None
+    config = model.config
+    x = mx.array(initial_noise(rng, labels.shape[0], config.latent_shape))
+    steps = Sampler(sampler, shift, compile=compile)
+    with monitor.phase("sample"):
+        velocity = guided_velocity(model, labels, guidance, weak)
+        total = len(steps.grid) - 1
+        latents = x
+        for i, state in enumerate(steps.steps(x, velocity, rng), start=1):
+            latents = state
+            if progress is not None:
+                progress(i, total)
+    if free_dit:
+        refs = [weakref.ref(m) for m in (model, weak) if m is not None]
+        del model, weak, velocity
+        release()
+        freed = all(r() is None for r in refs)
+        monitor.phases["sample"]["dit_freed"] = float(freed)
+    if decoder is None:
+        return Generation(latents, None, monitor)
+    with monitor.phase("decode"):
+        dec = _materialize(decoder)
+        images = decode_latents(dec, latents, _stat(stats[0]), _stat(stats[1]), eps, image_mean, image_std,
+                                decode_batch_size)
+        mx.eval(images)
+    return Generation(latents, images, monitor)
+
+
+def _stat(value):
+    if value is None:
+        return None
+    return value if isinstance(value, mx.array) else mx.array(np.asarray(value, dtype=np.float32))
