@@ -10,6 +10,7 @@ evaluates once per step (one `mx.eval`) and yields the state; `compile=True` run
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 
@@ -63,11 +64,19 @@ def guided_velocity(model, labels, guidance: GuidanceConfig | None = None, guide
     return autoguided
 
 
+# Where `mx.compile` of the per-step function was measured (bench/bench_mlx_torch.py, "sampler 3 steps"
+# rows): (platform, device) -> whether it was faster. The Linux CPU step is matmul-bound and compiling
+# did not help there. Unmeasured places default to eager; RAE_MLX_COMPILE=1 / 0 overrides.
+COMPILE_MEASURED_FASTER = {("linux", "cpu"): False}
+
+
 def compile_by_default() -> bool:
-    """Whether `mx.compile` of the per-step function is on unless asked otherwise: only where it was
-    measured faster (bench/bench_mlx_torch.py prints the comparison). On the Linux CPU backend the
-    step is matmul-bound and compiling only adds tracing time, so it is off there."""
-    return sys.platform == "darwin" and mx.metal.is_available()
+    """Whether `Sampler(compile=None)` compiles: RAE_MLX_COMPILE if set, else only where measured faster."""
+    env = os.environ.get("RAE_MLX_COMPILE")
+    if env in ("0", "1"):
+        return env == "1"
+    device = "gpu" if mx.default_device() == mx.gpu else "cpu"
+    return COMPILE_MEASURED_FASTER.get((sys.platform, device), False)
 
 
 def _f32(v: float) -> mx.array:
