@@ -121,13 +121,10 @@ def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Pa
 
 
 def _weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors"):
+    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors", "pytorch_model.bin"):
         if (folder / name).is_file():
-            return folder / name
-    if (folder / "pytorch_model.bin").is_file():
-        raise CheckpointError(f"{folder} holds only pytorch_model.bin; rae_mlx reads safetensors (convert it with "
-                              "rae_convert, or download the model.safetensors of the same repo)")
-    raise CheckpointError(f"{folder} has no model.safetensors")
+            return folder / name  # pytorch_model.bin is a torch zip pickle: read without torch too
+    raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
 
 
 def _folder_config(folder: Path) -> Any:

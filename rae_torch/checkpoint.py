@@ -234,6 +234,9 @@ def load_model(path: str | Path, config: Any = None) -> nn.Module:
             if not cfg_file.is_file():
                 raise CheckpointError(f"{path} has no config.json; pass the model's config or preset")
             raw = json.loads(cfg_file.read_text())
+            if raw.get("_class_name") == "AutoencoderRAE":
+                raise CheckpointError(f"{path} is a diffusers AutoencoderRAE folder; convert it first "
+                                      "(rae_convert.convert_file) to get an RAE model folder")
             config = from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(path)
         path = _weights_file(path)
     elif config is None:

@@ -118,7 +118,11 @@ class RAE(nn.Module):
             tokens = self.noising(tokens, *(noise or (None, None)))
         return self.normalize(tokens_to_latent(tokens))
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Latents (B, C, g, g) -> images (B, 3, S, S). `batch_size` decodes in micro-batches, bounding
+        the activation memory to one micro-batch."""
+        if batch_size is not None and latents.shape[0] > batch_size:
+            return torch.cat([self.decode(part) for part in latents.split(batch_size)])
         tokens = latent_to_tokens(self.denormalize(latents))
         images = self.decoder.unpatchify(self.decoder(tokens))
         enc = self.config.encoder
