@@ -10,13 +10,14 @@ from .decoder import ViTDecoder
 from .dit import DiTDH, LightningDiT, build_dit
 from .encoders import build_encoder
 from .memory import MemoryMonitor, peak_memory
+from .pipeline import Generation, generate
 from .quantize import quantize_model, save_model
 from .rae import RAE
 from .sampling import Sampler, guided_velocity
 from .transport import Transport
 
 __all__ = [
-    "RAE", "CheckpointError", "DiTDH", "LightningDiT", "MemoryMonitor", "Sampler", "Transport", "ViTDecoder",
-    "blas", "build_dit", "build_encoder", "build_model", "cast_model", "guided_velocity", "load_model",
-    "load_stats", "peak_memory", "quantize_model", "save_model",
+    "RAE", "CheckpointError", "DiTDH", "Generation", "LightningDiT", "MemoryMonitor", "Sampler", "Transport",
+    "ViTDecoder", "blas", "build_dit", "build_encoder", "build_model", "cast_model", "generate", "guided_velocity",
+    "load_model", "load_stats", "peak_memory", "quantize_model", "save_model",
 ]
