@@ -215,3 +215,34 @@ def test_diffusers_rae_folders(tmp_path, diffusers_attention, std_stats):
     model = rae_mlx.load_model(tmp_path / "rae")
     assert np.allclose(np.asarray(model.latent_var), stats["var"])
     assert verify(tmp_path / "rae").relative < 1e-5
+
+
+def test_written_files_are_standard_safetensors(tmp_path):
+    from safetensors.torch import load_file
+
+    sd = random_state(DIT)
+    torch.save(sd, tmp_path / "m.pt")
+    convert_file(tmp_path / "m.pt", tmp_path / "bf16", DIT, "torch", dtype="bfloat16")
+    loaded = load_file(str(tmp_path / "bf16" / "model.safetensors"))  # the reference safetensors reader
+    assert loaded["blocks.0.mlp.w12.weight"].dtype == torch.bfloat16
+    assert torch.equal(loaded["blocks.0.mlp.w12.weight"], sd["blocks.0.mlp.w12.weight"].to(torch.bfloat16))
+    assert loaded["t_embedder.W"].dtype == torch.float32 and torch.equal(loaded["t_embedder.W"], sd["t_embedder.W"])
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_temp_files(tmp_path, monkeypatch):
+    from rae_convert import safetensors_io
+
+    target = tmp_path / "model.safetensors"
+    safetensors_io.write(target, {"a": np.ones(3, np.float32)})
+    before = target.read_bytes()
+
+    class Boom(RuntimeError):
+        pass
+
+    def bad_replace(src, dst):
+        raise Boom("disk full")
+
+    monkeypatch.setattr(safetensors_io.os, "replace", bad_replace)
+    with pytest.raises(Boom):
+        safetensors_io.write(target, {"a": np.zeros(3, np.float32)})
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]

@@ -1,7 +1,8 @@
 """Half precision and quantized inference on tiny models, against float32, with stated bounds.
 
-Bounds (max abs error / max |float32 output|): float16 2e-2, bfloat16 1e-1, 8-bit 5e-2, 4-bit 3e-1
-(random weights of std 0.1; the full-size measurements are in bench/precision.py)."""
+Bounds (max abs error / max |float32 output|): float16 5e-3, bfloat16 5e-2, 8-bit 5e-2, 4-bit 3e-1 (measured
+here: about 9e-4, 9e-3, 1.3e-2 and 2e-1 for the DiT; random weights of std 0.1). The full-size measurements
+are in bench/precision.py and the README."""
 
 import mlx.core as mx
 import numpy as np
@@ -40,7 +41,7 @@ def run(model, config, seed=1):
 
 
 @pytest.mark.parametrize("config", [DIT, DEC], ids=["ditdh", "decoder"])
-@pytest.mark.parametrize("dtype, bound", [("float16", 2e-2), ("bfloat16", 1e-1)])
+@pytest.mark.parametrize("dtype, bound", [("float16", 5e-3), ("bfloat16", 5e-2)])
 def test_half_precision(config, dtype, bound):
     model = random_mlx(config)
     ref = np.asarray(run(model, config))
