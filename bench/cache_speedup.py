@@ -80,8 +80,8 @@ def main() -> None:
             speeds[name] = timed_steps(cfg)
         ratio = speeds["cache"] / speeds["online"]
         per_epoch_saved = args.images / speeds["online"] - args.images / speeds["cache"]
-        print(f"images {args.images} at {S} px, encoder {args.encoder_layers}x{w} (random init), DiT^DH [{w}, {2 * w}], "
-              f"batch {args.batch}, {args.steps} steps, {torch.get_num_threads()} thread(s)")
+        print(f"images {args.images} at {S} px, encoder {args.encoder_layers}x{w} (random init), "
+              f"DiT^DH [{w}, {2 * w}], batch {args.batch}, {args.steps} steps, {torch.get_num_threads()} thread(s)")
         print(f"online encoding: {speeds['online']:.1f} samples/s")
         print(f"latent cache:    {speeds['cache']:.1f} samples/s")
         print(f"cache build: {build_s:.1f}s for {args.images} images x 2 flips; pays off after "

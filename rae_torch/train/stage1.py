@@ -66,6 +66,9 @@ class Stage1Trainer(Trainer):
         if dc.image_size != size:
             raise ConfigError(f"the decoder outputs {dc.image_size} px images but data.image_size is {size}")
 
+        if self.run_cfg.parallel == "fsdp" and cfg.loss.disc_weight > 0 and self.rt.distributed:
+            raise ConfigError("stage 1 with the GAN loss runs under DDP only (the adaptive weight needs the decoder's "
+                              "unsharded last layer); set train.parallel: ddp")
         self.seed_model_init()
         decoder = ViTDecoder(dc)
         if cfg.init_decoder:

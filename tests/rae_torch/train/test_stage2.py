@@ -13,7 +13,7 @@ from rae_spec import PipelineConfig, from_json  # noqa: E402
 from rae_torch import Sampler, guided_velocity, load_model, load_stats  # noqa: E402
 from rae_torch.train import checkpoints as ckpt  # noqa: E402
 from rae_torch.train import load_config, train_stage2  # noqa: E402
-from rae_torch.train.stage2 import Stage2Trainer  # noqa: E402
+from rae_torch.train.stage2 import Stage2Trainer, export_checkpoint  # noqa: E402
 
 from .conftest import stage2_data, state_equal  # noqa: E402
 
@@ -111,6 +111,10 @@ def test_checkpoint_and_export_load_and_sample(assets, tmp_path):
     assert encoder.config.hidden_size == dit.config.in_channels
     for k, v in dit.state_dict().items():
         assert torch.equal(v, state["ema"][k]), k
+    again = export_checkpoint(path, tmp_path / "again")  # the `export` command: same folder from the checkpoint
+    assert from_json((again / "pipeline.json").read_text()).class_names == pipe.class_names
+    for k, v in load_model(again / "dit").state_dict().items():
+        assert torch.equal(v, state["ema"][k]), k
     x = torch.randn(3, *dit.config.latent_shape)
     shift = pipe.transport.time_dist_shift
     z = Sampler(pipe.sampler, shift).sample(x, guided_velocity(dit, torch.tensor([0, 1, 2]), pipe.guidance))
@@ -132,3 +136,20 @@ def test_stats_are_exported_and_normalize(assets, tmp_path):
     assert torch.equal(m, mean) and torch.equal(v, var)
     pipe = from_json((tmp_path / "run2" / "export" / "pipeline.json").read_text())
     assert pipe.stats == "stats.safetensors"
+
+
+def test_lightningdit_bf16_and_compile_switches(assets, tmp_path):
+    """LightningDiT trains too; bf16 autocast (CPU here) tracks fp32; torch.compile keeps plain key names."""
+    losses = {}
+    for name, extra in (("fp32", {}), ("bf16", {"precision": "bf16"}),
+                        ("compiled", {"compile": True, "compile_backend": "eager"})):
+        data = stage2_data(assets, tmp_path / name, max_steps=2, log_every=1, **extra)
+        data["model"] = dict(type="LightningDiTConfig", input_size=4, in_channels=16, hidden_size=32, depth=1,
+                             num_heads=2, num_classes=3)
+        trainer = Stage2Trainer(load_config("stage2", data=data))
+        losses[name] = trainer.fit()["loss"]
+        state = ckpt.load(ckpt.checkpoint_path(tmp_path / name, 2))
+        assert not any(k.startswith(("_orig_mod", "module")) for k in state["model"])
+        assert load_model(tmp_path / name / "export" / "dit").config.hidden_size == 32
+    assert losses["compiled"] == pytest.approx(losses["fp32"], rel=1e-5)
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
