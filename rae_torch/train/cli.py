@@ -124,10 +124,13 @@ def _cache(cfg) -> None:
 
 
 def _finish(metrics: dict) -> None:
-    from .distributed import cleanup
+    import torch.distributed as dist
 
+    from .distributed import cleanup, is_distributed
+
+    main = not is_distributed() or dist.get_rank() == 0
     cleanup()
-    if metrics:
+    if metrics and main:
         click.echo(" ".join(f"{k}={v:.6g}" for k, v in metrics.items()), err=True)
 
 

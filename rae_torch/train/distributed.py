@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -140,8 +141,10 @@ def wrap(model: nn.Module, runtime: Runtime, parallel: str = "ddp") -> nn.Module
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-    return DDP(model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=False,
-               gradient_as_bucket_view=True)
+    # Buffers (RoPE tables, spectral-norm vectors) are synced once at construction, never per forward.
+    sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
+            else {"broadcast_buffers": False})
+    return DDP(model, device_ids=ids, find_unused_parameters=False, gradient_as_bucket_view=True, **sync)
 
 
 def is_fsdp(model: nn.Module) -> bool:

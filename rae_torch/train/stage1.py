@@ -6,10 +6,12 @@ G(x_hat) [from disc_start], G = -mean D(DiffAug(x_hat)), lambda the adaptive wei
 last layer. From disc_update_start the discriminator then takes a hinge step on DiffAug(real) against
 DiffAug(8-bit quantized x_hat) recomputed by the updated decoder without noise. EMA of the decoder.
 
-Departures from the reference, each a fix: the discriminator's gradients are averaged over ranks (the
-reference updates an unwrapped copy per rank), lambda uses the global batch's gradients, fakes are
-decoded from the cached clean tokens instead of re-running the encoder, and real and fake go through
-the discriminator in one call (one spectral-norm power iteration per update instead of two).
+As in the reference, the discriminator's LR schedule counts discriminator updates, so its warmup starts
+at disc_update_start. Departures from the reference, each a fix: the discriminator's gradients are
+averaged over ranks (the reference updates an unwrapped copy per rank), lambda uses the global batch's
+gradients, fakes are decoded from the cached clean tokens instead of re-running the encoder, and real
+and fake go through the discriminator in one call (one spectral-norm power iteration per update
+instead of two).
 """
 
 from __future__ import annotations
