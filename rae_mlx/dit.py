@@ -51,6 +51,10 @@ def _init_common(model) -> None:
     model.freeze(keys=FIXED, strict=False)
 
 
+def _drop_ids(ids):
+    return None if ids is None else as_array(ids)
+
+
 def _inputs(model, x, t, y):
     x, t, y = as_array(x), as_array(t), as_array(y)
     return x.dtype, x.astype(model.dtype), t.astype(mx.float32), y
@@ -87,12 +91,13 @@ class DiTDH(nn.Module):
         """The compute dtype (that of the embedders, which are never quantized)."""
         return self.x_embedder.proj.weight.dtype
 
-    def __call__(self, x, t, y) -> mx.array:
-        """Velocity for latents x (B, C, H, W) at flow times t (B,) with labels y (B,)."""
+    def __call__(self, x, t, y, force_drop_ids=None) -> mx.array:
+        """Velocity for latents x (B, C, H, W) at flow times t (B,) with labels y (B,). `force_drop_ids`
+        (B,), 1 = use the null class, lets a trainer decide the class dropout itself."""
         c = self.config
         out_dtype, x, t, y = _inputs(self, x, t, y)
         t_emb = self.t_embedder(t)
-        y_emb = self.y_embedder(y, self.training)
+        y_emb = self.y_embedder(y, self.training, _drop_ids(force_drop_ids))
         cond = nn.silu(t_emb + y_emb)
 
         s = self.s_embedder(x)
@@ -159,11 +164,11 @@ class LightningDiT(nn.Module):
     def dtype(self) -> mx.Dtype:
         return self.x_embedder.proj.weight.dtype
 
-    def __call__(self, x, t, y) -> mx.array:
+    def __call__(self, x, t, y, force_drop_ids=None) -> mx.array:
         c = self.config
         out_dtype, x, t, y = _inputs(self, x, t, y)
         h = self.x_embedder(x) + self.pos_embed.astype(x.dtype)
-        cond = self.t_embedder(t) + self.y_embedder(y, self.training)
+        cond = self.t_embedder(t) + self.y_embedder(y, self.training, _drop_ids(force_drop_ids))
         for block in self.blocks:
             h = block(h, cond, self.feat_rope)
         out = unpatchify(self.final_layer(h, cond), c.out_channels, c.patch_size).astype(out_dtype)

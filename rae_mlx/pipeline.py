@@ -12,9 +12,11 @@ start and, for the SDE, the per-step noise, so rae_torch gives the same images f
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
@@ -79,6 +81,49 @@ def generate(dit: ModelOrLoader, decoder: ModelOrLoader | None, labels: Iterable
                                 decode_batch_size)
         mx.eval(images)
     return Generation(latents, images, monitor)
+
+
+def generate_from_folder(folder: str | Path, labels: Iterable[int], *, seed: int | None, dtype: Any = None,
+                         **overrides) -> Generation:
+    """`generate` for a pipeline folder (pipeline.json + dit/ decoder/ [guide/] stats.safetensors, as training
+    exports it). The encoder is never touched. `overrides` replace generate's arguments (sampler, guidance,
+    free_dit, decode_batch_size, ...)."""
+    from rae_spec.configs import PipelineConfig, from_json
+
+    from .checkpoint import load_model, load_stats
+
+    folder = Path(folder)
+    spec = from_json((folder / "pipeline.json").read_text(), PipelineConfig)
+    stats = load_stats(folder / spec.stats) if spec.stats else (None, None)
+    kwargs = dict(sampler=spec.sampler, shift=spec.transport.time_dist_shift, guidance=spec.guidance,
+                  guide=(lambda: load_model(folder / spec.guide, dtype=dtype)) if spec.guide else None,
+                  stats=stats)
+    mean, std = _encoder_normalization(folder, spec.encoder)
+    kwargs.update(image_mean=mean, image_std=std)
+    kwargs.update(overrides)
+    return generate(lambda: load_model(folder / spec.dit, dtype=dtype), lambda: load_model(folder / spec.decoder,
+                                                                                          dtype=dtype),
+                    labels, seed=seed, **kwargs)
+
+
+def _encoder_normalization(folder: Path, encoder: str | None):
+    """The encoder's pixel mean / std (decoding de-normalizes with them), read from its config only."""
+    from rae_spec.configs import EncoderConfig, from_json
+    from rae_spec.hf import load_encoder_config
+    from rae_spec.presets import MODELS
+
+    if encoder is None:
+        return IMAGENET_MEAN, IMAGENET_STD
+    path = folder / encoder
+    if (path / "config.json").is_file():
+        raw = json.loads((path / "config.json").read_text())
+        config = from_json(json.dumps(raw)) if "type" in raw else load_encoder_config(path)
+    elif encoder in MODELS:
+        config = MODELS[encoder].config
+    else:
+        return IMAGENET_MEAN, IMAGENET_STD
+    config = config.encoder if not isinstance(config, EncoderConfig) and hasattr(config, "encoder") else config
+    return config.image_mean, config.image_std
 
 
 def _stat(value):

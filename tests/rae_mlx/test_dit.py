@@ -102,3 +102,17 @@ def test_fresh_model_predicts_zero_and_fixed_tables_are_frozen():
     trainable = {k for k, _ in tree_flatten(model.trainable_parameters())}
     assert "pos_embed" not in trainable and "t_embedder.W" not in trainable
     assert "enc_feat_rope.freqs_cos" not in trainable and "blocks.0.attn.qkv.weight" in trainable
+
+
+def test_force_drop_ids_select_the_null_class():
+    torch = pytest.importorskip("torch")
+    config = CONFIGS[0]
+    tmodel = random_torch_model(config)
+    mmodel = mlx_twin(tmodel, config)
+    x = np.random.default_rng(0).standard_normal((2, 8, 4, 4), dtype=np.float32)
+    t, y, drop = np.array([0.2, 0.7], np.float32), np.array([1, 2]), np.array([1, 0])
+    with torch.no_grad():
+        want = tmodel(*(torch.from_numpy(a) for a in (x, t, y, drop))).numpy()
+    got = np.asarray(mmodel(mx.array(x), mx.array(t), mx.array(y), mx.array(drop)))
+    null = np.asarray(mmodel(mx.array(x), mx.array(t), mx.array([5, 2])))
+    assert max_rel(got, want) < 2e-6 and np.allclose(got, null, atol=1e-6)
