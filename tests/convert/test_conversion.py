@@ -1,6 +1,7 @@
 """rae_convert end to end: plans, lossless torch <-> MLX round trips, provenance, diffusers folders,
 verification across backends, and nothing written when a check fails."""
 
+import dataclasses
 import hashlib
 import json
 
@@ -246,3 +247,27 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temp_files(tmp_path, mon
     with pytest.raises(Boom):
         safetensors_io.write(target, {"a": np.zeros(3, np.float32)})
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_hf_encoder_folder_converts_with_its_own_config(tmp_path):
+    from safetensors.torch import save_file
+
+    hf = tmp_path / "siglip"
+    hf.mkdir()
+    cfg = {"model_type": "siglip", "vision_config": {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                                                     "num_attention_heads": 2, "image_size": 32, "patch_size": 8,
+                                                     "hidden_act": "gelu_pytorch_tanh"}}
+    (hf / "config.json").write_text(json.dumps(cfg))
+    (hf / "preprocessor_config.json").write_text(json.dumps({"image_mean": [0.5] * 3, "image_std": [0.5] * 3}))
+    from rae_spec import expected_parameters
+
+    tensors = {k: torch.randn(s) for k, s in expected_parameters(SIGLIP).items()}
+    tensors["text_model.embeddings.token_embedding.weight"] = torch.zeros(4, 16)  # the text tower is dropped
+    save_file(tensors, str(hf / "model.safetensors"))
+    p = convert_file(hf, tmp_path / "out", direction="mlx")
+    assert p.source.kind == "hf-folder" and p.config.image_mean == (0.5, 0.5, 0.5)
+    assert dataclasses.replace(p.config, image_mean=SIGLIP.image_mean, image_std=SIGLIP.image_std) == SIGLIP
+    out, _ = read(tmp_path / "out" / "model.safetensors")
+    assert "text_model.embeddings.token_embedding.weight" not in out
+    assert "vision_model.head.probe" not in out  # unused by RAE
+    assert verify(tmp_path / "out").relative < 1e-5
