@@ -4,10 +4,13 @@
 - safetensors files (torch layout unless their metadata says `layout: mlx`);
 - HF model folders (config.json + model.safetensors, e.g. an encoder);
 - our model folders (config.json with a rae_spec `type` + model.safetensors, any layout);
-- diffusers `AutoencoderRAE` folders (config.json + diffusion_pytorch_model.safetensors). Their keys put
-  the encoder under `encoder.model.` and the decoder under `decoder.`; decoder attention appears either
-  with the reference's names (`attention.attention.query`, ...) or with diffusers' `Attention` names
-  (`attention.to_q`, ..., `attention.to_out.0`), depending on the diffusers version, and both are mapped.
+- diffusers `AutoencoderRAE` folders (config.json + diffusion_pytorch_model.safetensors). Checked against
+  diffusers 0.42.1's save_pretrained output (tests/fixtures/diffusers_rae): the encoder's transformers keys sit
+  under `encoder.` (development versions wrapped them as `encoder.model.`), the decoder's under `decoder.`
+  with diffusers' `Attention` names (`attention.to_q`, ..., `attention.to_out.0`; the reference's
+  `attention.attention.query`, ... also accepted), and `decoder_pos_embed` is not stored (it is recomputed,
+  with the reference's integer positions: diffusers' own table equals it only at a 16 x 16 latent grid).
+  Encoder keys written by transformers >= 5 (`attention.q_proj`, ...) are mapped by rae_spec.hf.KEY_ALIASES.
   Latent statistics come as buffers `_latent_mean` / `_latent_var` (the reference's mean / var) or
   `_latents_mean` / `_latents_std` (std = sqrt(var + 1e-5), converted back as var = std^2 - 1e-5).
 """
@@ -25,6 +28,7 @@ import numpy as np
 
 from rae_spec.configs import DecoderConfig, RAEConfig, StatsConfig, from_json
 from rae_spec.hf import encoder_config_from_hf, load_encoder_config
+from rae_spec.tables import sincos_2d
 
 from . import safetensors_io, torch_pickle
 from .state_dict import CheckpointError, unwrap_state_dict
@@ -119,13 +123,17 @@ def _open_folder(folder: Path) -> Source:
 
 
 def _diffusers_key(key: str, kind: str) -> str | None:
-    """Official RAE-module key for a diffusers AutoencoderRAE key (None: not a model tensor)."""
+    """Official RAE-module key for a diffusers AutoencoderRAE key (None: not a model tensor). The encoder is
+    the transformers model itself (`encoder.<HF keys>`, diffusers 0.42) or wrapped (`encoder.model.<HF keys>`,
+    earlier development versions)."""
     if key.startswith("decoder."):
         for short, full in DIFFUSERS_ATTENTION.items():
             key = key.replace(f".attention.{short}.", f".attention.{full}.")
         return key
-    if key.startswith("encoder.model."):
-        rest = key[len("encoder.model."):]
+    if key.startswith("encoder."):
+        rest = key[len("encoder."):]
+        if rest.startswith("model."):
+            rest = rest[len("model."):]
         prefix = {"dinov2": "", "mae": "vit.", "siglip2": "vision_model."}[kind]
         if prefix and not rest.startswith(prefix):
             rest = prefix + rest
@@ -215,6 +223,14 @@ def _open_diffusers(folder: Path, raw: dict) -> Source:
         new = _diffusers_key(key, config.encoder.kind)
         if new is not None:
             mapped[new] = value
+    if "decoder.decoder_pos_embed" not in mapped:  # a non-persistent buffer in diffusers: recomputed there too
+        d = config.decoder
+        mapped["decoder.decoder_pos_embed"] = sincos_2d(d.hidden_size, d.grid_size, cls_token=True)[None]
+        notes.append("decoder_pos_embed is not stored by diffusers; recomputed as the reference's fixed sin-cos "
+                     "table")
+        if d.grid_size != 16:
+            notes.append(f"diffusers scales the table's positions by 16/{d.grid_size} (its base_size), unlike the "
+                         "reference; this model follows the reference, so it differs from diffusers' own outputs")
     return Source(weights, "diffusers-rae", mapped, "torch", metadata, config, _diffusers_stats(tensors, raw, notes),
                   notes)
 

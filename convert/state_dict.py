@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig
-from rae_spec.hf import WEIGHT_PREFIX
+from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig
+from rae_spec.hf import WEIGHT_PREFIX, canonical_encoder_key
 from rae_spec.parameters import model_parameters, optional_parameters, unused_parameters
 
 
@@ -78,9 +78,20 @@ def _first(items, n: int = 5) -> str:
     return shown + (f", ... ({len(items) - n} more)" if len(items) > n else "")
 
 
+def canonical_keys(sd: dict[str, Any], config: Any) -> dict[str, Any]:
+    """Encoder keys in the reference's spelling (transformers >= 5 renamed attention / MLP modules)."""
+    if isinstance(config, EncoderConfig):
+        return {canonical_encoder_key(k, config.kind): v for k, v in sd.items()}
+    if isinstance(config, RAEConfig):
+        kind = config.encoder.kind
+        return {canonical_encoder_key(k, kind) if k.startswith("encoder.") else k: v for k, v in sd.items()}
+    return sd
+
+
 def select(sd: dict[str, Any], config: Any) -> dict[str, Any]:
     """The tensors of `config`'s model out of `sd` (prefixes located and removed, unused keys dropped)."""
     expected = model_parameters(config)
+    sd = canonical_keys(sd, config)
     if isinstance(config, EncoderConfig) and WEIGHT_PREFIX[config.kind]:
         prefix = WEIGHT_PREFIX[config.kind]
         if not any(k.startswith(prefix) for k in sd):

@@ -23,6 +23,22 @@ _KINDS = {"dinov2_with_registers": "dinov2", "siglip": "siglip2", "siglip_vision
 # Key prefix of the vision tower inside each HF checkpoint (other keys: text tower, MAE decoder).
 WEIGHT_PREFIX = {"dinov2": "", "siglip2": "vision_model.", "mae": "vit."}
 
+# transformers >= 5 renamed some modules of these models (its conversion_mapping.py), so files it writes
+# (save_pretrained, diffusers' AutoencoderRAE) spell them differently: (new, reference) substrings.
+_ATTENTION_V5 = ((".attention.q_proj.", ".attention.attention.query."),
+                 (".attention.k_proj.", ".attention.attention.key."),
+                 (".attention.v_proj.", ".attention.attention.value."),
+                 (".attention.o_proj.", ".attention.output.dense."))
+KEY_ALIASES = {"dinov2": _ATTENTION_V5, "siglip2": (),
+               "mae": _ATTENTION_V5 + ((".mlp.fc1.", ".intermediate.dense."), (".mlp.fc2.", ".output.dense."))}
+
+
+def canonical_encoder_key(key: str, kind: str) -> str:
+    """The reference (transformers 4.x) spelling of an encoder key written by any transformers version."""
+    for new, old in KEY_ALIASES[kind]:
+        key = key.replace(new, old)
+    return key
+
 
 def _act(name: str) -> str:
     if name not in _ACTS:

@@ -29,7 +29,7 @@ from rae_spec.configs import (
     RAEConfig,
     from_json,
 )
-from rae_spec.hf import WEIGHT_PREFIX, load_encoder_config
+from rae_spec.hf import WEIGHT_PREFIX, canonical_encoder_key, load_encoder_config
 from rae_spec.parameters import model_parameters, optional_parameters, unused_parameters
 
 
@@ -125,6 +125,11 @@ def match_state_dict(sd: dict[str, torch.Tensor], config: Any, path: str | Path 
     missing / unexpected keys and shape mismatches, with counts, and the config that was expected."""
     expected = model_parameters(config)
     unused, optional = unused_parameters(config), optional_parameters(config)
+    if isinstance(config, EncoderConfig):  # files written by transformers >= 5 use renamed modules
+        sd = {canonical_encoder_key(k, config.kind): v for k, v in sd.items()}
+    elif isinstance(config, RAEConfig):
+        kind = config.encoder.kind
+        sd = {canonical_encoder_key(k, kind) if k.startswith("encoder.") else k: v for k, v in sd.items()}
     if isinstance(config, EncoderConfig) and WEIGHT_PREFIX[config.kind]:
         prefix = WEIGHT_PREFIX[config.kind]
         if not any(k.startswith(prefix) for k in sd):

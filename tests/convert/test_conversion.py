@@ -271,3 +271,33 @@ def test_hf_encoder_folder_converts_with_its_own_config(tmp_path):
     assert "text_model.embeddings.token_embedding.weight" not in out
     assert "vision_model.head.probe" not in out  # unused by RAE
     assert verify(tmp_path / "out").relative < 1e-5
+
+
+def test_a_folder_written_by_diffusers_itself(tmp_path):
+    """tests/fixtures/diffusers_rae: saved by diffusers 0.42.1's AutoencoderRAE.save_pretrained (see make.py),
+    with the encoder tokens and decoder logits diffusers computed. Both backends must reproduce them."""
+    import importlib.util
+
+    import mlx.core as mx
+
+    import rae_torch
+    from tests.conftest import REPO
+
+    fixture = REPO / "tests" / "fixtures" / "diffusers_rae"
+    spec = importlib.util.spec_from_file_location("make_diffusers_rae", fixture / "make.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    inputs = make.inputs()
+    expected, meta = read(fixture / "expected.safetensors")
+    assert meta["diffusers"] == "0.42.1"
+    p = convert_file(fixture, tmp_path / "rae", direction="torch->mlx")
+    assert any("decoder_pos_embed" in n for n in p.source.notes)
+    assert p.config.encoder.num_heads == 1 and p.config.encoder.image_size == 518 and p.config.decoder.patch_size == 2
+    for model in (rae_mlx.load_model(tmp_path / "rae"), rae_torch.load_model(tmp_path / "rae")):
+        arr = mx.array if isinstance(model, rae_mlx.RAE) else torch.from_numpy
+        with torch.no_grad():
+            tokens = model.encoder(model.preprocess(arr(inputs["images"])))
+            logits = model.decoder(arr(inputs["decoder_input_tokens"]))
+        assert np.allclose(np.asarray(tokens), expected["encoder_tokens"], atol=2e-5, rtol=1e-4)
+        assert np.allclose(np.asarray(logits), expected["decoder_logits"], atol=2e-5, rtol=1e-4)
+        assert np.allclose(np.asarray(model.latent_var), inputs["var"], rtol=1e-5, atol=1e-6)
