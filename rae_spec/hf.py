@@ -23,8 +23,9 @@ _KINDS = {"dinov2_with_registers": "dinov2", "siglip": "siglip2", "siglip_vision
 # Key prefix of the vision tower inside each HF checkpoint (other keys: text tower, MAE decoder).
 WEIGHT_PREFIX = {"dinov2": "", "siglip2": "vision_model.", "mae": "vit."}
 
-# transformers >= 5 renamed some modules of these models (its conversion_mapping.py), so files it writes
-# (save_pretrained, diffusers' AutoencoderRAE) spell them differently: (new, reference) substrings.
+# transformers >= 5 renamed some modules of these models (its conversion_mapping.py). Its own save_pretrained
+# writes the reference names back, but raw state dicts of its modules (diffusers' AutoencoderRAE folders)
+# use the new ones: (new, reference) substrings.
 _ATTENTION_V5 = ((".attention.q_proj.", ".attention.attention.query."),
                  (".attention.k_proj.", ".attention.attention.key."),
                  (".attention.v_proj.", ".attention.attention.value."),
