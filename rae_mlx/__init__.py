@@ -10,7 +10,7 @@ from .decoder import ViTDecoder
 from .dit import DiTDH, LightningDiT, build_dit
 from .encoders import build_encoder
 from .memory import MemoryMonitor, peak_memory
-from .pipeline import Generation, generate
+from .pipeline import Generation, generate, generate_from_folder
 from .quantize import quantize_model, save_model
 from .rae import RAE
 from .sampling import Sampler, guided_velocity
@@ -18,6 +18,7 @@ from .transport import Transport
 
 __all__ = [
     "RAE", "CheckpointError", "DiTDH", "Generation", "LightningDiT", "MemoryMonitor", "Sampler", "Transport",
-    "ViTDecoder", "blas", "build_dit", "build_encoder", "build_model", "cast_model", "generate", "guided_velocity",
+    "ViTDecoder", "blas", "build_dit", "build_encoder", "build_model", "cast_model", "generate", "generate_from_folder",
+    "guided_velocity",
     "load_model", "load_stats", "peak_memory", "quantize_model", "save_model",
 ]
