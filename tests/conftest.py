@@ -4,11 +4,33 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _map_package_dirs() -> None:
+    """Import `apps/` as `rae_apps` (and any other [tool.setuptools.package-dir] mapping) when the checkout
+    is used without `pip install -e .`, exactly as the installed package maps them."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the mapping then needs the editable install
+        return
+    mapping = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"].get("package-dir", {})
+    for name, folder in mapping.items():
+        init = REPO / folder / "__init__.py"
+        if name in sys.modules or not init.is_file() or importlib.util.find_spec(name) is not None:
+            continue
+        spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(init.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+
+
+_map_package_dirs()
 # The fixtures live in the steering repo's shared/ folder: beside the checkout, or inside it.
 CANDIDATES = (REPO.parent / "shared" / "reference", REPO / "shared" / "reference")
 DEFAULT_REFERENCE = next((p for p in CANDIDATES if p.is_dir()), CANDIDATES[0])
