@@ -58,11 +58,8 @@ class RaeGroup(click.Group):
         debug = "--debug" in argv or os.environ.get("RAE_DEBUG", "") not in ("", "0")
         try:
             code = super().main(argv, prog_name or "rae", complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:
-            click.echo("aborted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+        except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("interrupted: finished files are complete, unfinished ones were not written", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except click.exceptions.UsageError as e:
             if debug:
@@ -87,7 +84,7 @@ class RaeGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-@click.group(cls=RaeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group("rae", cls=RaeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="rae")
 @click.option("--debug", is_flag=True, expose_value=False, help="Show the full traceback of an error.")
 def cli() -> None:

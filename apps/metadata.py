@@ -26,6 +26,7 @@ from .images import png_text
 
 PNG_KEY = "rae"
 FORMAT = "rae-sample/1"
+GRID_FORMAT = "rae-grid/1"
 
 
 def cache_dir() -> Path:
@@ -113,8 +114,8 @@ def read_record(path: str | Path) -> dict[str, Any]:
         if text is None:
             raise UserError(f"{path} carries no rae metadata (it was not written by `rae sample`)")
         record = json.loads(text)
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise UserError(f"{path} does not hold rae sample metadata (format {FORMAT})")
+    if not isinstance(record, dict) or record.get("format") not in (FORMAT, GRID_FORMAT):
+        raise UserError(f"{path} does not hold rae sample metadata (format {FORMAT} or {GRID_FORMAT})")
     return record
 
 

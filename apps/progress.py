@@ -12,9 +12,10 @@ from tqdm import tqdm
 from .hub import human_size
 
 
-def bar(total: int, desc: str, quiet: bool, leave: bool = False, position: int | None = None) -> tqdm:
+def bar(total: int, desc: str, quiet: bool, leave: bool = False, position: int | None = None,
+        unit: str = "step") -> tqdm:
     return tqdm(total=total, desc=desc, leave=leave, file=sys.stderr, disable=quiet, position=position,
-                dynamic_ncols=True, unit="step")
+                dynamic_ncols=True, unit=unit)
 
 
 class Phases:

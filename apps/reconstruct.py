@@ -77,7 +77,7 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
     with phases("load"):
         engine.load_autoencoder(pipe)
     files = {role: file_record(w) for role, w in pipe.weights().items()}
-    progress = bar(len(crops), "reconstructing", quiet or len(crops) == 1)
+    progress = bar(len(crops), "reconstructing", quiet or len(crops) == 1, unit="image")
     for start in range(0, len(crops), batch_size):
         batch = np.stack(crops[start: start + batch_size]).astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255)
         with phases("encode"):

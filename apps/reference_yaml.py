@@ -420,6 +420,10 @@ def sampling_pipeline(path: str | Path, store: Store, *, download: bool = True) 
     num_classes = misc.get("num_classes")
     if num_classes is not None and int(num_classes) != dit.config.num_classes:
         raise UserError(f"misc.num_classes {num_classes} differs from stage_2's num_classes {dit.config.num_classes}")
+    null_label = misc.get("null_label")
+    if null_label is not None and int(null_label) != dit.config.num_classes:
+        raise UserError(f"misc.null_label {null_label} is not supported: the null class of a DiT is its num_classes "
+                        f"({dit.config.num_classes})")
     shift = _shift(misc, tuple(dit.config.latent_shape))
     return check_compatible(SamplingPipeline(
         dit=dit, decoder=decoder, stats=stats, guide=guide, rae=rae, sampler=sampler, guidance=guidance, shift=shift,

@@ -22,6 +22,7 @@ from .hub import Store
 from .images import grid, save_png, to_uint8
 from .metadata import (
     FORMAT,
+    GRID_FORMAT,
     PNG_KEY,
     file_record,
     png_chunks,
@@ -39,7 +40,6 @@ from .registry import load_registry
 DEFAULT_OUTPUT = "sample-{seed}-{class}-{index}.png"
 DEFAULT_GRID = "sample-grid.png"
 PLACEHOLDERS = {"seed", "class", "index", "name"}
-GRID_FORMAT = "rae-grid/1"
 SAMPLER_CHOICES = {"euler": SamplerConfig(mode="ode", method="euler"), "heun": SamplerConfig(mode="ode", method="heun"),
                    "sde": SamplerConfig(mode="sde", method="euler")}
 # Options that change what is generated: a replay (--from-metadata) takes them from the record.
@@ -176,7 +176,7 @@ def run(ctx: click.Context, **o: Any) -> None:
     kept = {it.index for it in keep}
     written: list[Path] = []
     grid_images: list[np.ndarray] = []
-    outer = bar(len(work), "batches", o["quiet"] or len(work) == 1, leave=False, position=0)
+    outer = bar(len(work), "batches", o["quiet"] or len(work) == 1, position=0, unit="batch")
     for k, chunk in enumerate(work):
         noise, rng = initial_noise(chunk[0].seed, batch_rows, [it.row for it in chunk], shape)
         labels = np.array([it.class_id for it in chunk], dtype=np.int64)

@@ -211,3 +211,29 @@ def presets_override() -> dict:
                  for name in ("dit-dh-xl-256-ag", "dit-dh-xl-256")}
     return {"models": models, "pipelines": pipelines,
             "autoencoders": {"dinov2-b": {"encoder_input_size": RAE.encoder_input_size}}}
+
+
+def digest(paths: dict[str, Path]) -> str:
+    """sha256 over every tensor (name, dtype, shape, bytes) of the written artifacts: the same files were
+    fed to the reference when the golden images were made."""
+    import torch
+    from safetensors.numpy import load_file
+
+    h = hashlib.sha256()
+
+    def add(prefix: str, tensors: dict) -> None:
+        for k in sorted(tensors):
+            v = tensors[k]
+            if isinstance(v, dict):
+                add(f"{prefix}{k}.", v)
+            elif v is not None and hasattr(v, "shape"):
+                a = v.numpy() if hasattr(v, "numpy") else np.asarray(v)
+                h.update(f"{prefix}{k}|{a.dtype}|{a.shape}".encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+
+    for role in ("dit", "guide", "decoder", "stats"):
+        add(f"{role}.", torch.load(paths[role], map_location="cpu", weights_only=True))
+    add("encoder.", load_file(str(paths["encoder"] / "model.safetensors")))
+    for name in ("encoder/config.json", "encoder/preprocessor_config.json", "decoder_config/config.json"):
+        h.update(json.dumps(json.loads((paths["encoder"].parent / name).read_text()), sort_keys=True).encode())
+    return h.hexdigest()
