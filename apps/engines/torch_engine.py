@@ -41,10 +41,6 @@ class TorchEngine:
         self.rae: RAE | None = None
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-        if self.device == "cpu":
-            # Subnormal floats (e.g. from softmax underflow) make x86 matmuls up to 100x slower; they are
-            # far below float32 resolution of any output, so flush them to zero.
-            torch.set_flush_denormal(True)
 
     # ---------------------------------------------------------------------------------------------- loading
 

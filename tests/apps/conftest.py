@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
+# The tiny models are far too small to gain from intra-op threads; on a 2-core machine the thread hand-offs
+# cost up to 50x per step.
+torch.set_num_threads(1)
 
 from click.testing import CliRunner  # noqa: E402
 
