@@ -34,7 +34,7 @@ class ViTDecoder(nn.Module):
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """decoder_embed, then (only if the token grid differs from the decoder's) a bilinear resize of
         the embedded grid, as the reference's interpolate_latent does."""
-        x = self.decoder_embed(tokens)
+        x = self.decoder_embed(tokens.to(self.decoder_embed.weight.dtype))
         B, N, D = x.shape
         if N != self.config.num_patches:
             g_in, g = math.isqrt(N), self.config.grid_size

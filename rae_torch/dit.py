@@ -65,15 +65,17 @@ class DiTDH(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Velocity for latents x (B, C, H, W) at flow times t (B,) with labels y (B,)."""
+        """Velocity for latents x (B, C, H, W) at flow times t (B,) with labels y (B,).
+        x may stay float32 for a half-precision model: it is cast on entry and the velocity cast back."""
         c = self.config
+        out_dtype, x = x.dtype, x.to(self.x_embedder.proj.weight.dtype)
         t_emb = self.t_embedder(t)
         y_emb = self.y_embedder(y, self.training)
         cond = F.silu(t_emb + y_emb)
 
         s = self.s_embedder(x)
         if self.pos_embed is not None:
-            s = s + self.pos_embed
+            s = s + self.pos_embed.to(s.dtype)
         for block in self.blocks[: c.depth[0]]:
             s = block(s, cond, self.enc_feat_rope)
         s = self.s_projector(F.silu(t_emb.unsqueeze(1) + s))
@@ -82,7 +84,7 @@ class DiTDH(nn.Module):
         for block in self.blocks[c.depth[0]:]:
             h = block(h, s, self.dec_feat_rope)
         h = self.final_layer(h, s)
-        return unpatchify(h, c.in_channels, c.patch_size)
+        return unpatchify(h, c.in_channels, c.patch_size).to(out_dtype)
 
     # Reference-compatible guidance entry points (doubled-batch semantics of `DiTwDDTHead`). The
     # samplers use `rae_torch.sampling.guided_velocity`, which does the same work without waste.
@@ -140,11 +142,12 @@ class LightningDiT(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         c = self.config
-        h = self.x_embedder(x) + self.pos_embed
+        out_dtype, x = x.dtype, x.to(self.x_embedder.proj.weight.dtype)
+        h = self.x_embedder(x) + self.pos_embed.to(x.dtype)
         cond = self.t_embedder(t) + self.y_embedder(y, self.training)
         for block in self.blocks:
             h = block(h, cond, self.feat_rope)
-        out = unpatchify(self.final_layer(h, cond), c.out_channels, c.patch_size)
+        out = unpatchify(self.final_layer(h, cond), c.out_channels, c.patch_size).to(out_dtype)
         return out[:, : c.in_channels] if c.learn_sigma else out
 
 

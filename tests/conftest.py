@@ -34,6 +34,8 @@ _map_package_dirs()
 # The fixtures live in the steering repo's shared/ folder: beside the checkout, or inside it.
 CANDIDATES = (REPO.parent / "shared" / "reference", REPO / "shared" / "reference")
 DEFAULT_REFERENCE = next((p for p in CANDIDATES if p.is_dir()), CANDIDATES[0])
+# Extra cases of the same kinds (other sizes, seeds, flags), produced by running the reference code.
+BUNDLED_REFERENCE = REPO / "tests" / "fixtures" / "extra_reference"
 
 
 def pytest_addoption(parser):

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file
 
-from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig
+from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig
 from rae_spec.hf import encoder_config_from_hf
 
 KINDS = ("dinov2_encoder", "hf_encoder", "decoder", "rae_roundtrip", "ditdh", "transport")
@@ -83,9 +83,13 @@ def rae_config(meta: dict) -> RAEConfig:
                      eps=kw.get("eps", 1e-5), reshape_to_2d=kw.get("reshape_to_2d", True))
 
 
-def dit_config(model: dict) -> DiTDHConfig:
-    if model.get("class", "DiTwDDTHead") != "DiTwDDTHead":
-        raise ValueError(f"unsupported DiT class {model.get('class')}")
+def dit_config(model: dict) -> DiTDHConfig | LightningDiTConfig:
+    cls = model.get("class", "DiTwDDTHead")
+    if cls == "LightningDiT":
+        kwargs = {k: v for k, v in model["kwargs"].items() if k != "use_gembed"}  # unused by the reference
+        return LightningDiTConfig(**kwargs)
+    if cls != "DiTwDDTHead":
+        raise ValueError(f"unsupported DiT class {cls}")
     return DiTDHConfig(**model["kwargs"])
 
 

@@ -20,10 +20,11 @@ RESULTS: list[tuple[str, str, str, float, float]] = []  # (backend, case, tensor
 
 def pytest_generate_tests(metafunc):
     if "case_dir" in metafunc.fixturenames:
-        from ..conftest import reference_dir
+        from ..conftest import BUNDLED_REFERENCE, reference_dir
 
         dirs = find_cases(reference_dir(metafunc.config))
-        metafunc.parametrize("case_dir", dirs, ids=[d.name for d in dirs])
+        extra = find_cases(BUNDLED_REFERENCE)
+        metafunc.parametrize("case_dir", dirs + extra, ids=[d.name for d in dirs] + [f"extra/{d.name}" for d in extra])
 
 
 @pytest.fixture(scope="module", params=list(BACKENDS))
