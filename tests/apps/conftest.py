@@ -12,9 +12,6 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
-# The tiny models are far too small to gain from intra-op threads; on a 2-core machine the thread hand-offs
-# cost up to 50x per step.
-torch.set_num_threads(1)
 
 from click.testing import CliRunner  # noqa: E402
 
@@ -41,6 +38,16 @@ class World:
 
     def yaml(self, name: str = "ag.yaml", **variant) -> Path:
         return tiny.write_yaml(self.root / name, tiny.sampling_yaml(self.files, **variant))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """The tiny models are far too small to gain from intra-op threads; on a 2-core machine the thread
+    hand-offs cost up to 50x per step."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
