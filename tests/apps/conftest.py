@@ -31,10 +31,17 @@ class World:
     models_dir: Path  # plain models folder
     presets: Path  # presets override (tiny configs)
 
+    others: dict[str, dict[str, Path]]  # SigLIP2 and MAE autoencoders
+
     def repo_files(self) -> dict[str, dict[str, Path]]:
         base = self.files["encoder"].parent
         rae = {str(self.files[k].relative_to(base)): self.files[k] for k in ("dit", "guide", "decoder", "stats")}
-        return {RAE_REPO: rae, ENCODER_REPO: {n: self.files["encoder"] / n for n in ENCODER_FILES}}
+        out = {ENCODER_REPO: {n: self.files["encoder"] / n for n in ENCODER_FILES}}
+        for name, paths in self.others.items():
+            rae.update({str(paths[k].relative_to(base)): paths[k] for k in ("decoder", "stats")})
+            repo = tiny.OTHER_ENCODERS[name][0].hf_repo
+            out[repo] = {n: paths["encoder"] / n for n in ("config.json", "model.safetensors")}
+        return {RAE_REPO: rae, **out}
 
     def yaml(self, name: str = "ag.yaml", **variant) -> Path:
         return tiny.write_yaml(self.root / name, tiny.sampling_yaml(self.files, **variant))
@@ -54,7 +61,8 @@ def one_thread():
 def world(tmp_path_factory) -> World:
     root = tmp_path_factory.mktemp("world")
     files = tiny.write_released(root / "files", seed=0)
-    w = World(root, files, root / "hf" / "hub", root / "models", root / "presets.json")
+    others = tiny.write_other_autoencoders(root / "files")
+    w = World(root, files, root / "hf" / "hub", root / "models", root / "presets.json", others)
     for repo, entries in w.repo_files().items():
         tiny.hub_cache_put(w.cache, repo, entries)
         for name, src in entries.items():

@@ -122,7 +122,8 @@ def test_store_models_dir_and_missing_files(env, tmp_path):
 def test_info_lists_presets_with_cache_status(rae, env):
     out = rae("info").stdout
     assert "dit-dh-xl-256-ag" in out and "(default)" in out and "downloaded" in out
-    assert "dinov2-b" in out and "mae-b" in out and "0/1 files" in out  # the MAE decoder is not cached
+    assert "dinov2-b" in out and "mae-b" in out and "siglip2-b" in out
+    assert "dit-dh-xl-512-ag" in out and "0/4 files" in out  # the 512 px models are not in the test cache
 
 
 def test_info_of_a_pipeline(rae):

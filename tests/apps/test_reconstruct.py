@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
-from rae_apps.images import center_crop, psnr, ssim
+from rae_apps.images import center_crop, psnr, ssim, to_uint8
 
 from . import tiny
 
@@ -44,7 +44,6 @@ def test_reconstruct_matches_decoding_the_saved_latents(rae, photos, env):
     """The .npy holds the normalized latents: decoding them gives the written reconstruction."""
     from rae_apps.engines.torch_engine import TorchEngine
     from rae_apps.hub import Store
-    from rae_apps.images import to_uint8
     from rae_apps.pipeline import autoencoder_from_preset
     from rae_apps.registry import load_registry
 
@@ -53,6 +52,28 @@ def test_reconstruct_matches_decoding_the_saved_latents(rae, photos, env):
     engine.load_autoencoder(autoencoder_from_preset(load_registry(env.presets), Store(), "dinov2-b"))
     again = to_uint8(engine.decode(np.load("cat-recon.npy")[None]))[0]
     assert np.array_equal(again, np.asarray(Image.open("cat-recon.png")))
+
+
+@pytest.mark.parametrize("name", ["siglip2-b", "mae-b"])
+def test_reconstruct_with_the_other_autoencoders(rae, photos, env, name):
+    """SigLIP2 (mean/std 0.5, no CLS) and MAE (CLS dropped) RAEs, with mean-and-var stats, from the cache."""
+    import torch
+    from rae_apps.engines.torch_engine import TorchEngine
+    from rae_apps.hub import Store
+    from rae_apps.pipeline import autoencoder_from_preset
+    from rae_apps.registry import load_registry
+
+    result = rae("reconstruct", photos[0], "--autoencoder", name, "--output", f"{name}.png", "-q")
+    assert "PSNR" in result.stdout and "SSIM" in result.stdout
+    pipe = autoencoder_from_preset(load_registry(env.presets), Store(), name)
+    assert pipe.rae.encoder.kind == {"siglip2-b": "siglip2", "mae-b": "mae"}[name]
+    engine = TorchEngine()
+    engine.load_autoencoder(pipe)
+    crop = np.asarray(center_crop(Image.open(photos[0]).convert("RGB"), 16), dtype=np.float32) / 255
+    with torch.inference_mode():
+        expected = engine.rae(torch.from_numpy(crop.transpose(2, 0, 1)[None].copy()))
+    assert np.array_equal(to_uint8(expected.numpy())[0], np.asarray(Image.open(f"{name}.png")))
+    assert engine.rae.latent_mean is not None  # these stats carry a mean
 
 
 def test_reconstruct_from_a_reference_stage1_yaml(rae, photos, env):

@@ -29,6 +29,15 @@ RAE = RAEConfig(encoder=ENCODER, decoder=DECODER, encoder_input_size=GRID * PATC
 DIT = DiTDHConfig(input_size=GRID, in_channels=C, hidden_size=(32, 48), depth=(2, 1), num_heads=(2, 2))
 GUIDE = DiTDHConfig(input_size=GRID, in_channels=C, hidden_size=(16, 48), depth=(1, 1), num_heads=(2, 2))
 STATS = StatsConfig(C, GRID, has_mean=False)
+# The other two released RAEs (reconstruction only): SigLIP2 and MAE towers, with mean-and-var stats.
+SIGLIP = EncoderConfig(kind="siglip2", hidden_size=C, num_layers=1, num_heads=2, intermediate_size=64, patch_size=4,
+                       image_size=12, num_register_tokens=0, hidden_act="gelu_tanh", image_mean=(0.5, 0.5, 0.5),
+                       image_std=(0.5, 0.5, 0.5), hf_repo="google/siglip2-base-patch16-256")
+MAE = EncoderConfig(kind="mae", hidden_size=C, num_layers=1, num_heads=2, intermediate_size=64, patch_size=4,
+                    image_size=20, num_register_tokens=0, layer_norm_eps=1e-12, hf_repo="facebook/vit-mae-base")
+OTHER_ENCODERS = {"siglip2-b": (SIGLIP, "decoders/siglip2/base_p16_i256/ViTXL_n08/model.pt",
+                                "stats/siglip2/base_p16_i256/ImageNet1k/stat.pt"),
+                  "mae-b": (MAE, "decoders/mae/base_p16/ViTXL_n08/model.pt", "stats/mae/base_p16/ImageNet1k/stat.pt")}
 SHIFT_DIM = C * GRID * GRID * 48  # shift sqrt(6): above 1, as the reference requires
 
 
@@ -104,7 +113,41 @@ def write_released(root: Path, seed: int = 0) -> dict[str, Path]:
     return paths
 
 
+def write_other_autoencoders(root: Path, seed: int = 10) -> dict[str, dict[str, Path]]:
+    """SigLIP2 and MAE RAEs: {name: {"encoder": folder, "decoder": file, "stats": file}} under `root`."""
+    import torch
+    from safetensors.numpy import save_file
+
+    out = {}
+    for k, (name, (enc, dec_path, stats_path)) in enumerate(OTHER_ENCODERS.items()):
+        paths = {"encoder": root / name, "decoder": root / dec_path, "stats": root / stats_path}
+        for p in paths.values():
+            (p if p.suffix == "" else p.parent).mkdir(parents=True, exist_ok=True)
+        weights = random_weights(enc, seed + 3 * k)
+        if enc.kind == "siglip2":
+            weights["text_model.embeddings.token_embedding.weight"] = np.zeros((4, enc.hidden_size), np.float32)
+        save_file(weights, str(paths["encoder"] / "model.safetensors"))
+        (paths["encoder"] / "config.json").write_text(json.dumps(hf_encoder_json(enc), indent=2))
+        torch.save(_torch(random_weights(DECODER, seed + 3 * k + 1)), paths["decoder"])
+        rng = np.random.default_rng(seed + 3 * k + 2)
+        stats = {"mean": rng.standard_normal(STATS.shape).astype(np.float32),
+                 "var": rng.uniform(0.5, 2.0, STATS.shape).astype(np.float32)}
+        torch.save(_torch(stats), paths["stats"])
+        out[name] = paths
+    return out
+
+
 def hf_encoder_json(e: EncoderConfig) -> dict:
+    if e.kind == "siglip2":
+        return {"model_type": "siglip", "vision_config": {
+            "hidden_size": e.hidden_size, "intermediate_size": e.intermediate_size, "num_hidden_layers": e.num_layers,
+            "num_attention_heads": e.num_heads, "image_size": e.image_size, "patch_size": e.patch_size,
+            "hidden_act": "gelu_pytorch_tanh", "layer_norm_eps": 1e-6}, "text_config": {}}
+    if e.kind == "mae":
+        return {"model_type": "vit_mae", "hidden_size": e.hidden_size, "num_hidden_layers": e.num_layers,
+                "num_attention_heads": e.num_heads, "intermediate_size": e.intermediate_size,
+                "image_size": e.image_size, "patch_size": e.patch_size, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+                "qkv_bias": True, "mask_ratio": 0.75}
     return {"model_type": "dinov2_with_registers", "architectures": ["Dinov2WithRegistersModel"],
             "hidden_size": e.hidden_size, "num_hidden_layers": e.num_layers, "num_attention_heads": e.num_heads,
             "mlp_ratio": e.intermediate_size // e.hidden_size, "patch_size": e.patch_size, "image_size": e.image_size,
@@ -209,8 +252,13 @@ def presets_override() -> dict:
     transport = {"time_dist_shift_dim": SHIFT_DIM}
     pipelines = {name: {"encoder_input_size": RAE.encoder_input_size, "transport": transport}
                  for name in ("dit-dh-xl-256-ag", "dit-dh-xl-256")}
-    return {"models": models, "pipelines": pipelines,
-            "autoencoders": {"dinov2-b": {"encoder_input_size": RAE.encoder_input_size}}}
+    aes = {"dinov2-b": {"encoder_input_size": RAE.encoder_input_size}}
+    for name, (enc, _, _) in OTHER_ENCODERS.items():
+        models[name] = {"config": to_dict(enc)}
+        models[f"decoder-{name}-xl-256"] = {"config": to_dict(DECODER)}
+        models[f"stats-{name}-256"] = {"config": to_dict(StatsConfig(C, GRID, has_mean=True))}
+        aes[name] = {"encoder_input_size": GRID * enc.patch_size}
+    return {"models": models, "pipelines": pipelines, "autoencoders": aes}
 
 
 def digest(paths: dict[str, Path]) -> str:
