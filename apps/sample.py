@@ -167,6 +167,12 @@ def run(ctx: click.Context, **o: Any) -> None:
     files = {role: file_record(w) for role, w in pipe.weights().items()}
     if "config" in pipe.source:
         pipe = dataclasses.replace(pipe, source={**pipe.source, "config_sha256": sha256(pipe.source["config"])})
+    if replay is not None:
+        for note in _replay_differences(replay, pipe.source, files):
+            _echo(f"note: {note}")
+    if replay is not None:
+        for note in _replay_differences(replay, pipe.source, files):
+            _echo(f"note: {note}")
     phases = Phases(engine, o["verbose"], _echo)
     with phases("load"):
         engine.load_sampling(pipe)
@@ -279,22 +285,22 @@ def _slug(text: str) -> str:
 
 def _targets(o: dict[str, Any], items: list[Item], vocab, replay: dict | None) -> dict[int, Path] | list[Path]:
     template = o["output"]
+    if template is None and replay is not None:  # never overwrite the recorded image
+        template = f"{Path(o['from_metadata']).stem}-replay.png"
     if o["grid"]:
         template = template or DEFAULT_GRID
         if _fields(template):
             raise UserError("--grid writes one image: its --output cannot have placeholders")
         return [_png(template)]
-    if template is None:
-        template = (f"{Path(o['from_metadata']).stem}-replay.png" if replay is not None else DEFAULT_OUTPUT)
+    template = template or DEFAULT_OUTPUT
     fields = _fields(template)
     unknown = fields - PLACEHOLDERS
     if unknown:
         raise UserError(f"--output {template!r} has unknown placeholders {sorted(unknown)}; "
                         "use {seed}, {class}, {index} or {name}")
-    if not fields & {"index"} and len(items) > 1 and len({(it.seed, it.class_id) for it in items}) < len(items):
-        if not fields:
-            stem = Path(template)
-            template = str(stem.with_name(f"{stem.stem}-{{index}}{stem.suffix}"))
+    if not fields and len(items) > 1:  # one name for several images: number them
+        stem = Path(template)
+        template = str(stem.with_name(f"{stem.stem}-{{index}}{stem.suffix}"))
     out: dict[int, Path] = {}
     for it in items:
         try:
@@ -368,3 +374,17 @@ def _replay_options(record: dict[str, Any], o: dict[str, Any], batch_size_given:
     if o["quantize"] is None and record.get("quantize"):
         o["quantize"] = str(record["quantize"])
     return o
+
+
+def _replay_differences(record: dict[str, Any], source: dict[str, Any], files: dict[str, Any]) -> list[str]:
+    """What differs from the recorded run (so the image may differ too)."""
+    notes = []
+    old = record.get("source", {}).get("config_sha256")
+    if old and old != source.get("config_sha256"):
+        notes.append(f"{source['config']} changed since the image was made")
+    for role, entry in record.get("files", {}).items():
+        now = files.get(role)
+        if now is None or now["sha256"] != entry["sha256"]:
+            notes.append(f"the {role} weights differ from the recorded ones ({entry['origin']}, sha256 "
+                         f"{entry['sha256'][:12]}...)")
+    return notes

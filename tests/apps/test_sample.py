@@ -186,3 +186,14 @@ def test_metadata_sidecar_is_json(rae):
     rae("sample", "--class", "5", "--seed", "0", "--steps", "3", "-q", "--output", "m.png", "--metadata")
     data = json.loads(Path("m.json").read_text())
     assert data == read_record("m.png")
+
+
+def test_replay_of_a_yaml_run_notes_what_changed(rae, env):
+    cfg = env.yaml("replay.yaml", num_steps=6)
+    rae("sample", "--config", cfg, "--class", "4", "--seed", "2", "--output", "y.png", "-q")
+    result = rae("sample", "--from-metadata", "y.png", "-q")
+    assert "note:" not in result.stderr
+    assert np.array_equal(pixels("y-replay.png"), pixels("y.png"))
+    cfg.write_text(cfg.read_text() + "\n# edited\n")
+    result = rae("sample", "--from-metadata", "y.png", "-q", "--output", "y2.png")
+    assert f"note: {cfg} changed since the image was made" in result.stderr
