@@ -13,7 +13,7 @@ from rae_spec.parameters import expected_parameters, parameter_count
 
 from . import reference_yaml
 from .errors import UserError
-from .hub import Store, human_size
+from .hub import Store, human_size, is_local_repo
 from .options import debug_option, models_dir_option, presets_option
 from .pipeline import SamplingPipeline, dit_from_path
 from .registry import Registry, load_registry
@@ -48,7 +48,25 @@ def _count(config: Any) -> int:
     return 0 if isinstance(config, StatsConfig) else parameter_count(config)
 
 
-def _model_lines(registry: Registry, store: Store, role: str, name: str) -> tuple[list[str], int, int]:
+def remote_size(repo: str, filename: str) -> str:
+    """The size of a file on the hub, or why it is unknown."""
+    from .hub import hf_offline
+
+    if hf_offline():
+        return "size unknown (HF_HUB_OFFLINE)"
+    try:
+        from huggingface_hub import HfApi
+
+        (entry,) = HfApi().get_paths_info(repo, [filename])
+        return f"{human_size(entry.size)} on the hub"
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001 - network or auth: informational only
+        return f"size unknown ({type(e).__name__})"
+
+
+def _model_lines(registry: Registry, store: Store, role: str, name: str,
+                 remote: bool = False) -> tuple[list[str], int, int]:
     preset = registry.model(name)
     lines = [f"  {role:8s} {name}: {describe_config(preset.config)}"]
     params = _count(preset.config)
@@ -61,13 +79,14 @@ def _model_lines(registry: Registry, store: Store, role: str, name: str) -> tupl
             size += found.stat().st_size
             lines.append(f"           {preset.repo}/{f}: {human_size(found.stat().st_size)} at {found}")
         else:
-            lines.append(f"           {preset.repo}/{f}: not downloaded")
+            extra = f", {remote_size(preset.repo, f)}" if remote and not is_local_repo(preset.repo) else ""
+            lines.append(f"           {preset.repo}/{f}: not downloaded{extra}")
     if not preset.verified:
         lines.append("           (file path inferred from the reference's issues, not verified)")
     return lines, params, size
 
 
-def _pipeline(registry: Registry, store: Store, name: str) -> list[str]:
+def _pipeline(registry: Registry, store: Store, name: str, remote: bool) -> list[str]:
     p = registry.pipeline(name)
     out = [f"pipeline {name}: {p.description}", f"  reported: {p.reported}" if p.reported else ""]
     out += [f"  sampler: {json.dumps(to_dict(p.sampler))}", f"  guidance: {json.dumps(to_dict(p.guidance))}",
@@ -76,7 +95,7 @@ def _pipeline(registry: Registry, store: Store, name: str) -> list[str]:
     roles = [("dit", p.dit), ("guide", p.guide), ("decoder", p.decoder), ("stats", p.stats), ("encoder", p.encoder)]
     for role, model in roles:
         if model:
-            lines, params, _ = _model_lines(registry, store, role, model)
+            lines, params, _ = _model_lines(registry, store, role, model, remote)
             out += lines
             total += params if role != "encoder" else 0
     out.append(f"  sampling loads {total / 1e6:.1f} M parameters: {memory_line(total)} (weights only; the encoder "
@@ -85,13 +104,13 @@ def _pipeline(registry: Registry, store: Store, name: str) -> list[str]:
     return [line for line in out if line]
 
 
-def _autoencoder(registry: Registry, store: Store, name: str) -> list[str]:
+def _autoencoder(registry: Registry, store: Store, name: str, remote: bool) -> list[str]:
     a = registry.autoencoder(name)
     out = [f"autoencoder {name}: encoder input {a.encoder_input_size} px"]
     total = 0
     for role, model in (("encoder", a.encoder), ("decoder", a.decoder), ("stats", a.stats)):
         if model:
-            lines, params, _ = _model_lines(registry, store, role, model)
+            lines, params, _ = _model_lines(registry, store, role, model, remote)
             out += lines
             total += params
     out.append(f"  reconstruction loads {total / 1e6:.1f} M parameters: {memory_line(total)}")
@@ -203,21 +222,22 @@ Presets file (--presets / RAE_PRESETS): JSON that adds or changes presets, e.g.
                           "encoder_input_size": 224}}}
 """)
 @click.argument("target", required=False)
+@click.option("--remote", is_flag=True, help="Look up on the hub the size of files not downloaded yet.")
 @models_dir_option
 @presets_option
 @debug_option
-def info(target: str | None, models_dir: Path | None, presets_file: Path | None) -> None:
+def info(target: str | None, remote: bool, models_dir: Path | None, presets_file: Path | None) -> None:
     """Describe a preset (pipeline, autoencoder, model), a checkpoint, a model folder or a reference YAML."""
     registry = load_registry(presets_file)
     store = Store(models_dir)
     if target is None:
         lines = _listing(registry, store)
     elif registry.kind_of(target) == "pipeline":
-        lines = _pipeline(registry, store, target)
+        lines = _pipeline(registry, store, target, remote)
     elif registry.kind_of(target) == "autoencoder":
-        lines = _autoencoder(registry, store, target)
+        lines = _autoencoder(registry, store, target, remote)
     elif registry.kind_of(target) == "model":
-        lines, _, _ = _model_lines(registry, store, registry.model(target).kind, target)
+        lines, _, _ = _model_lines(registry, store, registry.model(target).kind, target, remote)
     else:
         path = Path(target).expanduser()
         if not path.exists():

@@ -64,7 +64,7 @@ Examples:
               help="ImageNet class id or name (any synonym, any case); repeatable.")
 @click.option("-n", "--num-images", type=click.IntRange(1), default=1, show_default=True,
               help="Images per class and seed.")
-@click.option("--seed", "seeds", multiple=True, type=click.IntRange(0, 2**63 - 1),
+@click.option("--seed", "seeds", multiple=True, type=click.IntRange(0),
               help="Noise seed; repeatable [default: a random seed, printed].")
 @click.option("--steps", type=click.IntRange(2), default=None,
               help="Time-grid points, counted as the reference does (50 points = 49 model steps).")
@@ -86,7 +86,7 @@ Examples:
 @click.option("-o", "--output", type=str, default=None,
               help=f"Image path with {{seed}}, {{class}}, {{index}} (and {{name}}) placeholders "
                    f"[default: {DEFAULT_OUTPUT}, or {DEFAULT_GRID} with --grid].")
-@click.option("--grid", is_flag=True, help="Write all images as one grid (one row per class and seed).")
+@click.option("--grid", is_flag=True, help="Write all images as one grid (with -n > 1, one row per class and seed).")
 @click.option("--metadata", is_flag=True, help="Also write each image's provenance as JSON beside it.")
 @click.option("--from-metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Make again the image (or grid) recorded in a PNG or JSON written by rae sample.")

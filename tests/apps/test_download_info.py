@@ -140,6 +140,16 @@ def test_info_without_presets_file_shows_the_released_sizes(rae, monkeypatch, tm
     out = rae("info", "dit-dh-xl-256-ag").stdout
     assert "parameters 838.68 M" in out and "parameters 196.46 M" in out  # DiT^DH-XL and the DiT^DH-S guide
     assert "not downloaded" in out
+    assert "size unknown (HF_HUB_OFFLINE)" in rae("info", "dit-dh-xl-256-ag", "--remote").stdout
+
+    import huggingface_hub
+
+    class Entry:
+        size = 3_354_000_000
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", lambda self, repo, paths: [Entry()])
+    assert "not downloaded, 3.35 GB on the hub" in rae("info", "dit-dh-xl-256", "--remote").stdout
 
 
 def test_info_of_files_folders_and_yaml(rae, env, tmp_path):
