@@ -9,7 +9,6 @@ nothing; other files are hashed once and remembered by (path, size, mtime) in th
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -89,6 +88,16 @@ def sample_record(pipe, *, index: int, seed: int, row: int, class_id: int, class
     }
 
 
+def grid_record(pipe, *, seeds: list[int], classes: list[int], class_names: list[str], num_images: int,
+                batch_size: int, columns: int, engine_info: dict[str, Any], files: dict[str, Any]) -> dict:
+    """The provenance of a grid: the whole job, which `--from-metadata` runs again."""
+    return {"format": GRID_FORMAT, "rae_version": __version__, "source": pipe.source, "files": files,
+            "seeds": list(seeds), "classes": list(classes), "class_names": class_names, "num_images": num_images,
+            "batch_size": batch_size, "columns": columns, "latent_shape": list(pipe.latent_shape),
+            "sampler": to_dict(pipe.sampler), "guidance": to_dict(pipe.guidance), "shift": pipe.shift,
+            "rae": to_dict(pipe.rae), **engine_info}
+
+
 def png_chunks(record: dict[str, Any]) -> dict[str, str]:
     """Text chunks for a PNG: the full record, plus a one-line summary for image viewers."""
     g = record["guidance"]
@@ -123,7 +132,3 @@ def write_sidecar(image_path: str | Path, record: dict[str, Any]) -> Path:
     path = Path(image_path).with_suffix(".json")
     write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
-
-
-def asdict_shallow(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}

@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rae_spec.configs import (
-    DecoderConfig,
     DiTDHConfig,
-    EncoderConfig,
     GuidanceConfig,
     LightningDiTConfig,
     RAEConfig,
@@ -180,11 +178,3 @@ def with_dit(pipe: SamplingPipeline, dit: Weights, model_arg: str) -> SamplingPi
     source = {**pipe.source, "model": model_arg}
     return check_compatible(dataclasses.replace(pipe, dit=dit, guide=guide, guidance=guidance, source=source,
                                                 notes=tuple(notes)))
-
-
-def is_encoder(config: Any) -> bool:
-    return isinstance(config, EncoderConfig)
-
-
-def is_decoder(config: Any) -> bool:
-    return isinstance(config, DecoderConfig)

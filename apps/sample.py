@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import secrets
 import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from .metadata import (
     GRID_FORMAT,
     PNG_KEY,
     file_record,
+    grid_record,
     png_chunks,
     read_record,
     sample_record,
@@ -145,84 +148,85 @@ def run(ctx: click.Context, **o: Any) -> None:
     if not o["seeds"]:
         _echo(f"seed: {seeds[0]}")
     n = o["num_images"]
-    items = generation_order(seeds, class_ids, n)
-    if replay is not None and replay.get("format") == FORMAT:
-        batch = replay["batch"]
-        chunk = next(c for c in chunks(items, o["batch_size"]) if any(it.row == batch["row"] for it in c))
-        work, keep = [chunk], [next(it for it in chunk if it.row == batch["row"])]
-    else:
-        work, keep = chunks(items, o["batch_size"]), items
+    work, keep = _work(generation_order(seeds, class_ids, n), o["batch_size"], replay)
     targets = _targets(o, keep, vocab, replay)
 
     backend = choose_backend(o["backend"])
     if o["quantize"] is not None and backend != "mlx":
         raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
     engine = make_engine(backend, o["dtype"] or "float32", int(o["quantize"]) if o["quantize"] else None)
-    info = engine.describe()
-    why = "" if o["backend"] != "auto" else " (auto)"
-    _echo(f"backend: {engine.name}{why} on {engine.device}, {engine.dtype}")
-    for note in pipe.notes:
-        _echo(f"note: {note}")
-
+    _echo(f"backend: {engine.name}{' (auto)' if o['backend'] == 'auto' else ''} on {engine.device}, {engine.dtype}")
     files = {role: file_record(w) for role, w in pipe.weights().items()}
     if "config" in pipe.source:
         pipe = dataclasses.replace(pipe, source={**pipe.source, "config_sha256": sha256(pipe.source["config"])})
-    if replay is not None:
-        for note in _replay_differences(replay, pipe.source, files):
-            _echo(f"note: {note}")
-    if replay is not None:
-        for note in _replay_differences(replay, pipe.source, files):
-            _echo(f"note: {note}")
+    notes = list(pipe.notes) + (_replay_differences(replay, pipe.source, files) if replay is not None else [])
+    for note in notes:
+        _echo(f"note: {note}")
+
     phases = Phases(engine, o["verbose"], _echo)
     with phases("load"):
         engine.load_sampling(pipe)
-
-    shape = pipe.latent_shape
-    batch_rows = len(class_ids) * n
     kept = {it.index for it in keep}
     written: list[Path] = []
     grid_images: list[np.ndarray] = []
-    outer = bar(len(work), "batches", o["quiet"] or len(work) == 1, position=0, unit="batch")
+    for item, image in _generate(engine, pipe, work, len(class_ids) * n, phases, o["quiet"]):
+        if item.index not in kept:
+            continue
+        if o["grid"]:
+            grid_images.append(image)
+            continue
+        record = sample_record(pipe, index=item.index, seed=item.seed, row=item.row, class_id=item.class_id,
+                               class_name=vocab.name(item.class_id), classes=class_ids, num_images=n,
+                               batch_size=o["batch_size"], engine_info=engine.describe(), files=files)
+        written.append(_write(targets[item.index], image, png_chunks(record), record, o["metadata"]))
+    if o["grid"]:
+        columns = n if n > 1 else min(len(grid_images), math.ceil(math.sqrt(len(grid_images))))
+        record = grid_record(pipe, seeds=seeds, classes=class_ids, class_names=[vocab.name(c) for c in class_ids],
+                             num_images=n, batch_size=o["batch_size"], columns=columns,
+                             engine_info=engine.describe(), files=files)
+        chunks_ = {PNG_KEY: json.dumps(record, sort_keys=True), "Software": f"rae {record['rae_version']}"}
+        written.append(_write(targets[-1], grid(grid_images, columns), chunks_, record, o["metadata"]))
+    for path in written:
+        click.echo(str(path))
+    if o["verbose"]:
+        for line in phases.summary():
+            _echo(f"total {line}")
+
+
+def _work(items: list[Item], batch_size: int, replay: dict | None) -> tuple[list[list[Item]], list[Item]]:
+    """(work batches, items to write). A replayed image re-runs only the batch it was made in."""
+    if replay is None or replay.get("format") != FORMAT:
+        return chunks(items, batch_size), items
+    row = replay["batch"]["row"]
+    chunk = next(c for c in chunks(items, batch_size) if any(it.row == row for it in c))
+    return [chunk], [next(it for it in chunk if it.row == row)]
+
+
+def _generate(engine, pipe: SamplingPipeline, work: list[list[Item]], batch_rows: int, phases: Phases,
+              quiet: bool) -> Iterator[tuple[Item, np.ndarray]]:
+    """Sample and decode each work batch, with a progress bar per batch and per step."""
+    outer = bar(len(work), "batches", quiet or len(work) == 1, position=0, unit="batch")
     for k, chunk in enumerate(work):
-        noise, rng = initial_noise(chunk[0].seed, batch_rows, [it.row for it in chunk], shape)
+        noise, rng = initial_noise(chunk[0].seed, batch_rows, [it.row for it in chunk], pipe.latent_shape)
         labels = np.array([it.class_id for it in chunk], dtype=np.int64)
         steps = bar(pipe.sampler.num_steps - 1, f"batch {k + 1}/{len(work)}" if len(work) > 1 else "sampling",
-                    o["quiet"], position=1 if len(work) > 1 else None)
+                    quiet, position=1 if len(work) > 1 else None)
         with phases("sample"):
             latents = engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift, rng,
                                     on_step=lambda _, bar=steps: bar.update(1))
         steps.close()
         with phases("decode"):
             images = to_uint8(engine.decode(latents))
-        for item, image in zip(chunk, images, strict=True):
-            if item.index not in kept:
-                continue
-            if o["grid"]:
-                grid_images.append(image)
-                continue
-            record = sample_record(pipe, index=item.index, seed=item.seed, row=item.row, class_id=item.class_id,
-                                   class_name=vocab.name(item.class_id), classes=class_ids, num_images=n,
-                                   batch_size=o["batch_size"], engine_info=info, files=files)
-            path = targets[item.index]
-            save_png(path, image, png_chunks(record))
-            if o["metadata"]:
-                write_sidecar(path, record)
-            written.append(path)
         outer.update(1)
+        yield from zip(chunk, images, strict=True)
     outer.close()
-    if o["grid"]:
-        columns = n if n > 1 else min(len(grid_images), math.ceil(math.sqrt(len(grid_images))))
-        record = _grid_record(pipe, seeds, class_ids, n, o["batch_size"], columns, info, files, vocab)
-        path = targets[-1]
-        save_png(path, grid(grid_images, columns), {PNG_KEY: _json(record), "Software": f"rae {record['rae_version']}"})
-        if o["metadata"]:
-            write_sidecar(path, record)
-        written.append(path)
-    for path in written:
-        click.echo(str(path))
-    if o["verbose"]:
-        for line in phases.summary():
-            _echo(f"total {line}")
+
+
+def _write(path: Path, image: np.ndarray, chunks_: dict[str, str], record: dict, sidecar: bool) -> Path:
+    save_png(path, image, chunks_)
+    if sidecar:
+        write_sidecar(path, record)
+    return path
 
 
 # ---------------------------------------------------------------------------------------------- pipeline
@@ -324,24 +328,6 @@ def _png(name: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- replay
-
-
-def _json(record: dict) -> str:
-    import json
-
-    return json.dumps(record, sort_keys=True)
-
-
-def _grid_record(pipe, seeds, class_ids, n, batch_size, columns, info, files, vocab) -> dict[str, Any]:
-    from rae_spec.configs import to_dict
-
-    from . import __version__
-
-    return {"format": GRID_FORMAT, "rae_version": __version__, "source": pipe.source, "files": files,
-            "seeds": list(seeds), "classes": list(class_ids), "class_names": [vocab.name(c) for c in class_ids],
-            "num_images": n, "batch_size": batch_size, "columns": columns, "latent_shape": list(pipe.latent_shape),
-            "sampler": to_dict(pipe.sampler), "guidance": to_dict(pipe.guidance), "shift": pipe.shift,
-            "rae": to_dict(pipe.rae), **info}
 
 
 def _replay_options(record: dict[str, Any], o: dict[str, Any], batch_size_given: bool) -> dict[str, Any]:
