@@ -33,6 +33,7 @@ from rae_spec.configs import (
     DECODER_SIZES,
     DecoderConfig,
     DiTDHConfig,
+    EncoderConfig,
     GuidanceConfig,
     LightningDiTConfig,
     RAEConfig,
@@ -41,9 +42,9 @@ from rae_spec.configs import (
     from_dict,
 )
 from rae_spec.hf import decoder_config_from_json, encoder_config_from_hf
-from rae_spec.presets import RAE_REPO
+from rae_spec.presets import MODELS, RAE_REPO
 
-from .errors import UserError
+from .errors import MissingFileError, UserError
 from .hub import Store
 from .pipeline import AutoencoderPipeline, SamplingPipeline, Weights, check_compatible
 
@@ -231,14 +232,7 @@ def _stage1(cfg: dict, r: Resolver, need_encoder_weights: bool) -> tuple[RAEConf
                         "every released RAE uses normalize: True")
     config_path = p.get("encoder_config_path", "facebook/dinov2-base")
     weights_path = enc_params.get(weights_key) or config_path
-    # The architecture comes from the weights' config.json, the pixel mean/std from the processor config.
-    arch = r.folder_json(weights_path, "config.json", f"stage_1 encoder_params.{weights_key}")
-    pre = r.folder_json(config_path, "preprocessor_config.json", "stage_1.params.encoder_config_path "
-                        "(the reference reads the image mean and std from it)")
-    try:
-        encoder = encoder_config_from_hf(arch, pre, hf_repo=weights_path if "/" in weights_path else None)
-    except ValueError as e:
-        raise UserError(f"stage_1 encoder config: {e}") from e
+    encoder = _encoder_config(r, weights_path, config_path, weights_key)
     if encoder.kind != kind:
         raise UserError(f"stage_1 encoder_cls {cls} expects a {kind} model, but {weights_path!r} is {encoder.kind}")
     if not p.get("reshape_to_2d", True):
@@ -264,6 +258,25 @@ def _stage1(cfg: dict, r: Resolver, need_encoder_weights: bool) -> tuple[RAEConf
         e_path, e_origin = r.weights_in(weights_path, f"stage_1 encoder_params.{weights_key}")
         enc_weights = Weights(encoder, e_path, e_origin)
     return rae, Weights(decoder, dec_path, dec_origin), stats, enc_weights
+
+
+def _encoder_config(r: Resolver, weights_path: str, config_path: str, weights_key: str) -> EncoderConfig:
+    """The architecture from the weights' config.json, the pixel mean/std from the processor config (as the
+    reference reads them); a released encoder's hub id that cannot be fetched falls back to its preset."""
+    try:
+        arch = r.folder_json(weights_path, "config.json", f"stage_1 encoder_params.{weights_key}")
+        pre = r.folder_json(config_path, "preprocessor_config.json",
+                            "stage_1.params.encoder_config_path (the source of the image mean and std)")
+    except MissingFileError:
+        known = [m.config for m in MODELS.values() if m.kind == "encoder" and m.config.hf_repo == weights_path]
+        if not known or weights_path != config_path:
+            raise
+        r.notes.append(f"{weights_path} is not downloaded: using its built-in config (preset)")
+        return known[0]
+    try:
+        return encoder_config_from_hf(arch, pre, hf_repo=weights_path if "/" in weights_path else None)
+    except ValueError as e:
+        raise UserError(f"stage_1 encoder config: {e}") from e
 
 
 def _decoder_config(value: Any, r: Resolver, latent_dim: int, tokens: int, patch: int) -> DecoderConfig:

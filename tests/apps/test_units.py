@@ -159,3 +159,20 @@ def test_lightningdit_target(env, tmp_path):
     assert isinstance(pipe.dit.config, LightningDiTConfig) and pipe.dit.config.hidden_size == 32
     with pytest.raises(CheckpointError, match="LightningDiTConfig"):  # a DiT^DH file does not fit: a clear error
         load_model(pipe.dit.path, pipe.dit.config)
+
+
+def test_released_encoder_hub_id_falls_back_to_its_preset(env, tmp_path, monkeypatch):
+    """Sampling needs only the encoder's config; a released encoder's id works even when not downloaded."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    cfg = tiny.sampling_yaml(env.files, method="cfg", scale=1.0)
+    p = cfg["stage_1"]["params"]
+    p["encoder_config_path"] = p["encoder_params"]["dinov2_path"] = "facebook/dinov2-with-registers-base"
+    with pytest.raises(UserError, match="the DiT works on latents"):  # the real DINOv2-B has 768 channels
+        sampling_pipeline(tiny.write_yaml(tmp_path / "c.yaml", cfg), Store())
+    from rae_apps.reference_yaml import Resolver, _encoder_config
+
+    r = Resolver(tmp_path / "c.yaml", Store(), download=True)
+    enc = _encoder_config(r, "facebook/dinov2-with-registers-base", "facebook/dinov2-with-registers-base", "x")
+    assert enc.hidden_size == 768 and enc.image_mean == (0.485, 0.456, 0.406) and "built-in config" in r.notes[0]
+    with pytest.raises(UserError, match="not in the Hugging Face cache"):
+        _encoder_config(r, "someone/else", "someone/else", "dinov2_path")
