@@ -86,6 +86,8 @@ Examples:
 @backend_options
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
               help="Images per forward pass (splits the work, never changes the noise).")
+@click.option("--low-memory", is_flag=True,
+              help="Free the DiT before loading the decoder (lower peak memory; images are written at the end).")
 @click.option("-o", "--output", type=str, default=None,
               help=f"Image path with {{seed}}, {{class}}, {{index}} (and {{name}}) placeholders "
                    f"[default: {DEFAULT_OUTPUT}, or {DEFAULT_GRID} with --grid].")
@@ -164,12 +166,10 @@ def run(ctx: click.Context, **o: Any) -> None:
         _echo(f"note: {note}")
 
     phases = Phases(engine, o["verbose"], _echo)
-    with phases("load"):
-        engine.load_sampling(pipe)
     kept = {it.index for it in keep}
     written: list[Path] = []
     grid_images: list[np.ndarray] = []
-    for item, image in _generate(engine, pipe, work, len(class_ids) * n, phases, o["quiet"]):
+    for item, image in _generate(engine, pipe, work, len(class_ids) * n, phases, o["quiet"], o["low_memory"]):
         if item.index not in kept:
             continue
         if o["grid"]:
@@ -203,9 +203,15 @@ def _work(items: list[Item], batch_size: int, replay: dict | None) -> tuple[list
 
 
 def _generate(engine, pipe: SamplingPipeline, work: list[list[Item]], batch_rows: int, phases: Phases,
-              quiet: bool) -> Iterator[tuple[Item, np.ndarray]]:
-    """Sample and decode each work batch, with a progress bar per batch and per step."""
+              quiet: bool, low_memory: bool) -> Iterator[tuple[Item, np.ndarray]]:
+    """Sample and decode each work batch, with a progress bar per batch and per step. With low_memory the
+    decoder is loaded only after every batch is sampled and the DiT freed (peak: the larger model, not both)."""
+    with phases("load"):
+        engine.load_dit(pipe)
+        if not low_memory:
+            engine.load_decoder(pipe)
     outer = bar(len(work), "batches", quiet or len(work) == 1, position=0, unit="batch")
+    sampled = []
     for k, chunk in enumerate(work):
         noise, rng = initial_noise(chunk[0].seed, batch_rows, [it.row for it in chunk], pipe.latent_shape)
         labels = np.array([it.class_id for it in chunk], dtype=np.int64)
@@ -215,11 +221,22 @@ def _generate(engine, pipe: SamplingPipeline, work: list[list[Item]], batch_rows
             latents = engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift, rng,
                                     on_step=lambda _, bar=steps: bar.update(1))
         steps.close()
+        outer.update(1)
+        if low_memory:
+            sampled.append((chunk, latents))
+            continue
         with phases("decode"):
             images = to_uint8(engine.decode(latents))
-        outer.update(1)
         yield from zip(chunk, images, strict=True)
     outer.close()
+    if low_memory:
+        engine.release("dit")
+        with phases("load decoder"):
+            engine.load_decoder(pipe)
+        for chunk, latents in sampled:
+            with phases("decode"):
+                images = to_uint8(engine.decode(latents))
+            yield from zip(chunk, images, strict=True)
 
 
 def _write(path: Path, image: np.ndarray, chunks_: dict[str, str], record: dict, sidecar: bool) -> Path:

@@ -23,8 +23,11 @@ class Engine(Protocol):
     device: str  # e.g. "cpu", "cuda", "mps", "gpu"
     dtype: str  # one of DTYPES
 
-    def load_sampling(self, pipe: Any) -> None:
-        """Load the DiT (and guide), decoder and stats of a SamplingPipeline. Never loads the encoder."""
+    def load_dit(self, pipe: Any) -> None:
+        """Load the DiT (and the autoguidance guide, when guidance uses it) of a SamplingPipeline."""
+
+    def load_decoder(self, pipe: Any) -> None:
+        """Load the decoder and latent statistics of a pipeline. Sampling never loads the encoder."""
 
     def load_autoencoder(self, pipe: Any) -> None:
         """Load the encoder, decoder and stats of an AutoencoderPipeline."""
@@ -40,7 +43,7 @@ class Engine(Protocol):
         """Images (B, 3, H, W) in [0, 1] -> normalized latents."""
 
     def release(self, what: str) -> None:
-        """Free a loaded model ('dit' before decoding, when memory is tight)."""
+        """Free loaded models: 'dit' (with its guide) before decoding, when memory is tight."""
 
     def peak_memory(self) -> int | None:
         """Peak bytes since the last reset (None where the backend cannot tell)."""

@@ -60,18 +60,21 @@ class TorchEngine:
             rae.set_stats(mean, var)
         return rae.eval()
 
-    def load_sampling(self, pipe) -> None:
+    def load_dit(self, pipe) -> None:
         self.models["dit"] = self._load(pipe.dit)
         if pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance":
             self.models["guide"] = self._load(pipe.guide)
+
+    def load_decoder(self, pipe) -> None:
         self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats)
 
     def load_autoencoder(self, pipe) -> None:
         self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats, self._load(pipe.encoder))
 
     def release(self, what: str) -> None:
-        self.models.pop(what, None)
-        if self.device == "cuda":
+        for name in ("dit", "guide") if what == "dit" else (what,):
+            self.models.pop(name, None)
+        if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
     # ---------------------------------------------------------------------------------------------- running

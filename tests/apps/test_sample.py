@@ -197,3 +197,26 @@ def test_replay_of_a_yaml_run_notes_what_changed(rae, env):
     cfg.write_text(cfg.read_text() + "\n# edited\n")
     result = rae("sample", "--from-metadata", "y.png", "-q", "--output", "y2.png")
     assert f"note: {cfg} changed since the image was made" in result.stderr
+
+
+def test_low_memory_frees_the_dit_before_decoding_and_gives_the_same_images(rae, monkeypatch):
+    from rae_apps.engines import torch_engine
+
+    events = []
+    for name in ("load_dit", "load_decoder", "release", "decode"):
+        original = getattr(torch_engine.TorchEngine, name)
+
+        def spy(self, *args, _name=name, _original=original):
+            events.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch_engine.TorchEngine, name, spy)
+    args = ("sample", "--class", "3", "--class", "4", "--seed", "1", "--steps", "5", "--batch-size", "1", "-q")
+    rae(*args, "--output", "a{index}.png")
+    assert events == ["load_dit", "load_decoder", "decode", "decode"]
+    events.clear()
+    result = rae(*args, "--output", "b{index}.png", "--low-memory", "-v")
+    assert events == ["load_dit", "release", "load_decoder", "decode", "decode"]
+    assert "load decoder:" in result.stderr
+    for i in range(2):
+        assert np.array_equal(pixels(f"a{i}.png"), pixels(f"b{i}.png"))
