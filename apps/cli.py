@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .classes_cmd import classes
+from .convert_cmd import convert
 from .download import download
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, is_user_error, one_line
 from .info import info
@@ -94,6 +95,7 @@ def cli() -> None:
     rae sample --class 207 --output golden.png     sample the released DiT^DH-XL (256 px)
     rae reconstruct photo.jpg                      encode + decode with an RAE, print PSNR / SSIM
     rae download dit-dh-xl-256-ag                  fetch a preset's files into the HF cache
+    rae convert dit-dh-xl-256 dit-mlx/             a checkpoint -> MLX (or torch) model folder
     rae info dit-dh-xl-256-ag                      configs, sizes, cache status, memory
     rae classes retriever                          find ImageNet class ids by name
     """
@@ -102,6 +104,7 @@ def cli() -> None:
 cli.add_command(sample)
 cli.add_command(reconstruct)
 cli.add_command(download)
+cli.add_command(convert)
 cli.add_command(info)
 cli.add_command(classes)
 

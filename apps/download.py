@@ -70,7 +70,7 @@ def download(names: tuple[str, ...], config: Path | None, with_encoder: bool, mo
                 if entry not in wanted:
                     wanted.append(entry)
         for model, repo, filename in wanted:
-            hint = f"run `rae download {model}` when online"
+            hint = f"run `rae download {model}`"
             if is_local_repo(repo):
                 store.get(repo, filename, download=False, hint=hint)
             else:

@@ -94,10 +94,11 @@ class Store:
         except KeyboardInterrupt:
             raise
         except Exception as e:  # network, auth, missing entry: all end the same way for the user
-            reason = " ".join(str(e).split())[:300] or type(e).__name__
-            raise MissingFileError(f"could not download {where} into the {self.location}: {reason}. "
-                                   f"{hint or 'Run `rae download`'} when online, or use --models-dir with a "
-                                   "folder that holds the file") from e
+            reason = " ".join(str(e).split())[:300].rstrip(". ") or type(e).__name__
+            hint = hint or "run `rae download`"
+            raise MissingFileError(f"could not download {where} into the {self.location} ({reason}). "
+                                   f"{hint[0].upper() + hint[1:]} when online, or use --models-dir with a folder "
+                                   "that holds the file") from e
         path = Path(path)
         fetched = Fetched(path, path.stat().st_size, True)
         self.log(f"  -> {path} ({human_size(fetched.size)})")

@@ -138,7 +138,14 @@ def _listing(registry: Registry, store: Store) -> list[str]:
 
 
 def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """{name: shape} of a checkpoint file: safetensors without any framework, .pt files with torch."""
+    """{name: shape} of a checkpoint file: safetensors without any framework, .pt files with rae_convert's
+    torch-free reader (or torch)."""
+    try:
+        from rae_convert import open_source
+    except ImportError:
+        open_source = None
+    if open_source is not None and path.suffix != ".safetensors":
+        return {k: tuple(v.shape) for k, v in open_source(path).tensors.items()}
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError, safe_open
 
@@ -157,7 +164,7 @@ def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in unwrap_state_dict(obj, path).items()}
 
 
-def _matches(shapes: dict[str, tuple[int, ...]], registry: Registry) -> list[str]:
+def matching_presets(shapes: dict[str, tuple[int, ...]], registry: Registry) -> list[str]:
     """Model presets whose manifest the file's tensors cover (ignoring wrapper prefixes)."""
     found = []
     for name, preset in registry.models.items():
@@ -182,7 +189,7 @@ def _file(path: Path, registry: Registry) -> list[str]:
     shapes = tensor_shapes(path)
     values = sum(_numel(s) for s in shapes.values())
     out = [f"{path}: {human_size(path.stat().st_size)}, {len(shapes)} tensors, {values / 1e6:.2f} M values"]
-    matches = _matches(shapes, registry)
+    matches = matching_presets(shapes, registry)
     out.append(f"  matches: {', '.join(matches)}" if matches else "  matches no known preset configuration")
     for k, s in list(shapes.items())[:8]:
         out.append(f"  {k}: {list(s)}")

@@ -69,7 +69,7 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
     size = pipe.rae.image_size
     crops = [np.asarray(center_crop(p, size), dtype=np.uint8) for p in pictures]
 
-    engine = make_engine(choose_backend(backend), dtype or "float32", int(quantize) if quantize else None)
+    engine = make_engine(choose_backend(backend), dtype or "float32", int(quantize) if quantize else None, echo)
     echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}")
     for note in pipe.notes:
         echo(f"note: {note}")

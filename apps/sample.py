@@ -156,7 +156,7 @@ def run(ctx: click.Context, **o: Any) -> None:
     backend = choose_backend(o["backend"])
     if o["quantize"] is not None and backend != "mlx":
         raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
-    engine = make_engine(backend, o["dtype"] or "float32", int(o["quantize"]) if o["quantize"] else None)
+    engine = make_engine(backend, o["dtype"] or "float32", int(o["quantize"]) if o["quantize"] else None, _echo)
     _echo(f"backend: {engine.name}{' (auto)' if o['backend'] == 'auto' else ''} on {engine.device}, {engine.dtype}")
     files = {role: file_record(w) for role, w in pipe.weights().items()}
     if "config" in pipe.source:

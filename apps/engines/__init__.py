@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 import sys
+from collections.abc import Callable
 
 from ..errors import UserError
 from .base import DTYPES, Engine
@@ -56,8 +57,9 @@ def choose_backend(requested: str = "auto") -> str:
     raise UserError("no backend is installed: pip install 'rae-mlx[mlx]' (Apple silicon) or 'rae-mlx[torch]'")
 
 
-def make_engine(backend: str, dtype: str = "float32", quantize: int | None = None) -> Engine:
-    """A ready engine for a chosen backend ("torch" or "mlx")."""
+def make_engine(backend: str, dtype: str = "float32", quantize: int | None = None,
+                log: Callable[[str], None] = lambda message: None) -> Engine:
+    """A ready engine for a chosen backend ("torch" or "mlx"); `log` receives one-line notices (conversions)."""
     if dtype not in DTYPES:
         raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if backend == "torch":
@@ -69,7 +71,7 @@ def make_engine(backend: str, dtype: str = "float32", quantize: int | None = Non
     if backend == "mlx":
         from .mlx_engine import MLXEngine  # type: ignore[import-not-found]
 
-        return MLXEngine(dtype=dtype, quantize=quantize)
+        return MLXEngine(dtype=dtype, quantize=quantize, log=log)
     raise UserError(f"unknown backend {backend!r}")
 
 

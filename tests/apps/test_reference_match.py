@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from rae_apps.engines import has_mlx_engine
 
 from . import tiny
 
@@ -25,8 +26,12 @@ def test_tiny_files_are_the_ones_the_reference_used(env):
     assert tiny.digest(env.files) == META["files_digest"]
 
 
+BACKENDS = ["torch"] + (["mlx"] if has_mlx_engine() else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", sorted(META["cases"]))
-def test_sample_config_matches_the_reference(rae, env, name):
+def test_sample_config_matches_the_reference(rae, env, name, backend):
     case = META["cases"][name]
     labels = ARRAYS[f"{name}.labels"]
     noise = np.random.default_rng(case["seed"]).standard_normal(ARRAYS[f"{name}.noise"].shape, dtype=np.float32)
@@ -34,7 +39,7 @@ def test_sample_config_matches_the_reference(rae, env, name):
     assert labels.tolist() == [c for c in case["classes"] for _ in range(case["n"])]
     cfg = env.yaml(f"{name}.yaml", **case["variant"])
     args = ["sample", "--config", cfg, "--seed", case["seed"], "-n", case["n"], "--batch-size", case["batch_size"],
-            "--output", f"{name}/{{index}}.png", "-q"]
+            "--output", f"{name}/{{index}}.png", "-q", "--backend", backend]
     for c in case["classes"]:
         args += ["--class", c]
     rae(*args)
@@ -42,5 +47,5 @@ def test_sample_config_matches_the_reference(rae, env, name):
     ours = np.stack([np.asarray(Image.open(f"{name}/{i}.png")) for i in range(len(expected))])
     diff = np.abs(ours.astype(int) - expected.astype(int))
     within = float((diff <= 1).mean())
-    print(f"{name}: {within:.6f} of pixels within one level, max difference {diff.max()}")
+    print(f"{backend} {name}: {within:.6f} of pixels within one level, max difference {diff.max()}")
     assert within >= 0.999
