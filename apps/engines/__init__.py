@@ -45,8 +45,8 @@ def choose_backend(requested: str = "auto") -> str:
         return "torch"
     if requested == "mlx":
         if not has_mlx_engine():
-            raise UserError("--backend mlx needs MLX and rae_mlx: pip install 'rae-mlx[mlx]'"
-                            if not installed("mlx") else "--backend mlx: this rae has no MLX engine yet")
+            raise UserError("--backend mlx needs MLX: pip install 'rae-mlx[mlx]'" if not installed("mlx") else
+                            "--backend mlx needs rae_mlx, which this installation lacks: reinstall rae-mlx")
         return "mlx"
     if apple_silicon() and has_mlx_engine():
         return "mlx"
