@@ -402,11 +402,14 @@ def _check_transport(cfg: dict) -> None:
         raise UserError(f"transport prediction {t.get('prediction')!r} is not supported (velocity only)")
 
 
-def _shift(misc: dict, latent_shape: tuple[int, ...]) -> float:
+def _shift(misc: dict, latent_shape: tuple[int, ...], r: Resolver) -> float:
     latent = misc.get("latent_size")
     if latent is not None and tuple(int(v) for v in latent) != tuple(latent_shape):
         raise UserError(f"misc.latent_size {list(latent)} does not match the DiT's latents {list(latent_shape)}")
     dim = misc.get("time_dist_shift_dim", math.prod(int(v) for v in latent) if latent is not None else 768 * 16 * 16)
+    if "time_dist_shift_dim" not in misc and dim != 768 * 16 * 16:
+        r.notes.append(f"misc.time_dist_shift_dim is not set: using prod(latent_size) = {dim}, as the reference's "
+                       "sample_ddp.py does (its sample.py would use 196608)")
     base = misc.get("time_dist_shift_base", 4096)
     shift = math.sqrt(float(dim) / float(base))
     if shift < 1.0:
@@ -437,7 +440,7 @@ def sampling_pipeline(path: str | Path, store: Store, *, download: bool = True) 
     if null_label is not None and int(null_label) != dit.config.num_classes:
         raise UserError(f"misc.null_label {null_label} is not supported: the null class of a DiT is its num_classes "
                         f"({dit.config.num_classes})")
-    shift = _shift(misc, tuple(dit.config.latent_shape))
+    shift = _shift(misc, tuple(dit.config.latent_shape), r)
     return check_compatible(SamplingPipeline(
         dit=dit, decoder=decoder, stats=stats, guide=guide, rae=rae, sampler=sampler, guidance=guidance, shift=shift,
         source={"config": str(path.resolve())}, notes=tuple(r.notes)))

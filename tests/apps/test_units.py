@@ -112,7 +112,9 @@ def test_shift_defaults_follow_sample_ddp(env, tmp_path):
         c["misc"].pop("time_dist_shift_dim")
         c["misc"]["time_dist_shift_base"] = 128
 
-    assert _pipe(env, tmp_path, no_dim).shift == pytest.approx(2.0)  # sqrt(prod(latent_size) / base)
+    pipe = _pipe(env, tmp_path, no_dim)
+    assert pipe.shift == pytest.approx(2.0)  # sqrt(prod(latent_size) / base)
+    assert "as the reference's sample_ddp.py does" in pipe.notes[0]
     assert _pipe(env, tmp_path).shift == pytest.approx(6**0.5)
 
 
