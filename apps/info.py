@@ -185,12 +185,13 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _file(path: Path, registry: Registry) -> list[str]:
+def _file(path: Path, registry: Registry, match: bool = True) -> list[str]:
     shapes = tensor_shapes(path)
     values = sum(_numel(s) for s in shapes.values())
     out = [f"{path}: {human_size(path.stat().st_size)}, {len(shapes)} tensors, {values / 1e6:.2f} M values"]
-    matches = matching_presets(shapes, registry)
-    out.append(f"  matches: {', '.join(matches)}" if matches else "  matches no known preset configuration")
+    if match:
+        matches = matching_presets(shapes, registry)
+        out.append(f"  matches: {', '.join(matches)}" if matches else "  matches no known preset configuration")
     for k, s in list(shapes.items())[:8]:
         out.append(f"  {k}: {list(s)}")
     if len(shapes) > 8:
@@ -255,7 +256,8 @@ def info(target: str | None, remote: bool, models_dir: Path | None, presets_file
             w = dit_from_path(path)
             params = _count(w.config)
             lines = [f"model folder {path}: {describe_config(w.config)}",
-                     f"  parameters {params / 1e6:.2f} M; weights {memory_line(params)}"] + _file(w.path, registry)
+                     f"  parameters {params / 1e6:.2f} M; weights {memory_line(params)}",
+                     *_file(w.path, registry, match=False)]
         else:
             lines = _file(path, registry)
     for line in lines:
