@@ -47,6 +47,7 @@ class SamplingPipeline:
     shift: float
     source: dict[str, Any] = field(default_factory=dict)  # {"preset": name} / {"config": path} / ...
     notes: tuple[str, ...] = ()  # things the user should know about how the input was read
+    class_names: tuple[str, ...] | None = None  # labels of the DiT's classes (None: ImageNet for 1000)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:

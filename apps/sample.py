@@ -36,6 +36,7 @@ from .metadata import (
 )
 from .options import backend_options, debug_option, models_dir_option, output_options, presets_option
 from .pipeline import SamplingPipeline, check_compatible, dit_from_path, from_preset, with_dit
+from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from .plan import Item, chunks, generation_order, initial_noise
 from .progress import Phases, bar
 from .registry import load_registry
@@ -80,7 +81,8 @@ Examples:
               help="Guide only where LO <= t <= HI (t = 1 is noise).")
 @click.option("--preset", type=str, default=None, help="Pipeline preset [default: dit-dh-xl-256-ag].")
 @click.option("--model", type=click.Path(path_type=Path), default=None,
-              help="Your DiT: a folder with config.json and weights, or a checkpoint with config.json beside it.")
+              help="Your DiT (a folder with config.json and weights, or a checkpoint with config.json beside it), "
+                   "or a whole pipeline folder (pipeline.json, as training exports).")
 @click.option("--config", type=click.Path(path_type=Path), default=None,
               help="A reference implementation sampling YAML (stage_1, stage_2, transport, sampler, guidance, misc).")
 @backend_options
@@ -141,7 +143,7 @@ def run(ctx: click.Context, **o: Any) -> None:
                                                     guidance=from_dict(replay["guidance"])))
     else:
         pipe = apply_overrides(pipe, o)
-    vocab = vocabulary(pipe.num_classes)
+    vocab = vocabulary(pipe.num_classes, [(n,) for n in pipe.class_names] if pipe.class_names else None)
     if not o["classes"]:
         raise UserError("no class given: pass --class with an id (e.g. --class 207) or a name "
                         "(e.g. --class 'golden retriever'); repeatable")
@@ -253,6 +255,10 @@ def resolve(registry, store: Store, o: dict[str, Any]) -> SamplingPipeline:
     """The pipeline the options name: --config, else --preset (default) with an optional --model."""
     if o["config"] is not None:
         return reference_yaml.sampling_pipeline(o["config"], store)
+    if o["model"] is not None and is_pipeline_folder(o["model"]):
+        if o["preset"] is not None:
+            raise UserError(f"{o['model']} is a whole pipeline (pipeline.json); it cannot be combined with --preset")
+        return pipeline_from_folder(o["model"], registry)
     pipe = from_preset(registry, store, o["preset"] or registry.default_pipeline)
     if o["model"] is not None:
         pipe = with_dit(pipe, dit_from_path(o["model"]), str(Path(o["model"]).resolve()))

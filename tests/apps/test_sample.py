@@ -220,3 +220,40 @@ def test_low_memory_frees_the_dit_before_decoding_and_gives_the_same_images(rae,
     assert "load decoder:" in result.stderr
     for i in range(2):
         assert np.array_equal(pixels(f"a{i}.png"), pixels(f"b{i}.png"))
+
+
+def test_pipeline_folder_as_training_exports_it(rae, env, tmp_path):
+    """--model DIR with pipeline.json: dit/, decoder/, stats.safetensors, class names, an encoder preset."""
+    import dataclasses
+
+    from safetensors.numpy import save_file
+
+    from rae_spec.configs import GuidanceConfig, SamplerConfig, TransportConfig, to_dict, to_json
+
+    folder = tmp_path / "digits"
+    dit = dataclasses.replace(tiny.DIT, num_classes=10)
+    for name, config, seed in (("dit", dit, 1), ("decoder", tiny.DECODER, 3)):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "config.json").write_text(to_json(config))
+        save_file(tiny.random_weights(config, seed), str(folder / name / "model.safetensors"))
+    save_file({"var": np.full(tiny.STATS.shape, 2.0, np.float32)}, str(folder / "stats.safetensors"))
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    pipeline = {"type": "PipelineConfig", "dit": "dit", "decoder": "decoder", "stats": "stats.safetensors",
+                "encoder": "dinov2-b-reg", "encoder_input_size": tiny.RAE.encoder_input_size, "guide": None,
+                "sampler": to_dict(SamplerConfig(num_steps=8)), "guidance": to_dict(GuidanceConfig("cfg", 2.0)),
+                "transport": to_dict(TransportConfig(time_dist_shift_dim=tiny.SHIFT_DIM)),
+                "class_names": names, "description": "test", "provenance": "{}"}
+    (folder / "pipeline.json").write_text(json.dumps(pipeline))
+    rae("sample", "--model", folder, "--class", "Three", "--class", "9", "--seed", "0", "-q",
+        "--output", "d{index}.png", "--metadata")
+    rec = read_record("d0.png")
+    assert rec["class"] == 3 and rec["class_name"] == "three" and rec["source"] == {"model": str(folder)}
+    assert rec["guidance"]["method"] == "cfg" and rec["sampler"]["num_steps"] == 8
+    rae("sample", "--from-metadata", "d1.json", "-q", "--output", "again.png")
+    assert np.array_equal(pixels("again.png"), pixels("d1.png"))
+    result = rae("sample", "--model", folder, "--class", "10", "-q", ok=False)
+    assert result.exit_code == 2 and "classes 0-9" in result.stderr
+    result = rae("sample", "--model", folder, "--class", "tree", "-q", ok=False)
+    assert result.exit_code == 2 and "did you mean 'three' (3)" in result.stderr
+    result = rae("sample", "--model", folder, "--preset", "dit-dh-xl-256", "--class", "1", "-q", ok=False)
+    assert result.exit_code == 2 and "whole pipeline" in result.stderr
