@@ -16,6 +16,7 @@ from .errors import UserError
 from .hub import Store, human_size, is_local_repo
 from .options import debug_option, models_dir_option, presets_option
 from .pipeline import SamplingPipeline, dit_from_path
+from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from .registry import Registry, load_registry
 
 # Bytes per weight: float, and MLX's affine quantization (group size 64, a float16 scale and bias per group).
@@ -252,6 +253,8 @@ def info(target: str | None, remote: bool, models_dir: Path | None, presets_file
             registry.pipeline(target)  # unknown name: raises with suggestions
         if path.suffix in (".yaml", ".yml"):
             lines = _sampling(reference_yaml.sampling_pipeline(path, store, download=False), f"config {path}")
+        elif is_pipeline_folder(path):
+            lines = _sampling(pipeline_from_folder(path, registry), f"pipeline folder {path}")
         elif path.is_dir():
             w = dit_from_path(path)
             params = _count(w.config)

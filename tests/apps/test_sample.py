@@ -251,6 +251,8 @@ def test_pipeline_folder_as_training_exports_it(rae, env, tmp_path):
     assert rec["guidance"]["method"] == "cfg" and rec["sampler"]["num_steps"] == 8
     rae("sample", "--from-metadata", "d1.json", "-q", "--output", "again.png")
     assert np.array_equal(pixels("again.png"), pixels("d1.png"))
+    out = rae("info", folder).stdout
+    assert f"pipeline folder {folder}" in out and "cfg" in out and "latent statistics" in out
     result = rae("sample", "--model", folder, "--class", "10", "-q", ok=False)
     assert result.exit_code == 2 and "classes 0-9" in result.stderr
     result = rae("sample", "--model", folder, "--class", "tree", "-q", ok=False)
