@@ -66,7 +66,7 @@ class RaeGroup(click.Group):
             if debug:
                 traceback.print_exc()
             command = e.ctx.command_path if e.ctx is not None else "rae"
-            click.echo(f"error: {one_line(e.format_message())} (see `{command} --help`)", err=True)
+            click.echo(f"error: {one_line(e.format_message()).rstrip('.')} (see `{command} --help`)", err=True)
             sys.exit(EXIT_USAGE)
         except click.ClickException as e:
             if debug:

@@ -149,8 +149,6 @@ def run(ctx: click.Context, **o: Any) -> None:
                         "(e.g. --class 'golden retriever'); repeatable")
     class_ids = vocab.parse_all(o["classes"])
     seeds = list(o["seeds"]) or [secrets.randbelow(2**31)]
-    if not o["seeds"]:
-        _echo(f"seed: {seeds[0]}")
     n = o["num_images"]
     work, keep = _work(generation_order(seeds, class_ids, n), o["batch_size"], replay)
     targets = _targets(o, keep, vocab, replay)
@@ -160,6 +158,8 @@ def run(ctx: click.Context, **o: Any) -> None:
         raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
     engine = make_engine(backend, o["dtype"] or "float32", int(o["quantize"]) if o["quantize"] else None, _echo)
     _echo(f"backend: {engine.name}{' (auto)' if o['backend'] == 'auto' else ''} on {engine.device}, {engine.dtype}")
+    if not o["seeds"]:
+        _echo(f"seed: {seeds[0]} (random; pass --seed to choose)")
     files = {role: file_record(w) for role, w in pipe.weights().items()}
     if "config" in pipe.source:
         pipe = dataclasses.replace(pipe, source={**pipe.source, "config_sha256": sha256(pipe.source["config"])})
