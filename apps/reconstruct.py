@@ -13,7 +13,7 @@ from rae_spec.configs import to_dict
 
 from . import __version__, reference_yaml
 from .atomic import atomic_path
-from .engines import choose_backend, make_engine
+from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .images import center_crop, load_rgb, psnr, save_png, ssim, to_uint8
@@ -70,7 +70,8 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
     crops = [np.asarray(center_crop(p, size), dtype=np.uint8) for p in pictures]
 
     engine = make_engine(choose_backend(backend), dtype or "float32", int(quantize) if quantize else None, echo)
-    echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}")
+    why = f" (auto: {auto_reason(engine.name, engine.device)})" if backend == "auto" else ""
+    echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
     for note in pipe.notes:
         echo(f"note: {note}")
     phases = Phases(engine, verbose, echo)

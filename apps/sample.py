@@ -18,7 +18,7 @@ from rae_spec.configs import GuidanceConfig, SamplerConfig, from_dict
 
 from . import reference_yaml
 from .classes import vocabulary
-from .engines import choose_backend, make_engine
+from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .images import grid, save_png, to_uint8
@@ -157,7 +157,8 @@ def run(ctx: click.Context, **o: Any) -> None:
     if o["quantize"] is not None and backend != "mlx":
         raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
     engine = make_engine(backend, o["dtype"] or "float32", int(o["quantize"]) if o["quantize"] else None, _echo)
-    _echo(f"backend: {engine.name}{' (auto)' if o['backend'] == 'auto' else ''} on {engine.device}, {engine.dtype}")
+    why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
+    _echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
     if not o["seeds"]:
         _echo(f"seed: {seeds[0]} (random; pass --seed to choose)")
     files = {role: file_record(w) for role, w in pipe.weights().items()}

@@ -57,6 +57,15 @@ def choose_backend(requested: str = "auto") -> str:
     raise UserError("no backend is installed: pip install 'rae-mlx[mlx]' (Apple silicon) or 'rae-mlx[torch]'")
 
 
+def auto_reason(backend: str, device: str) -> str:
+    """Why `--backend auto` picked this backend, for the one-line notice."""
+    if backend == "mlx":
+        return "Apple silicon with MLX" if apple_silicon() else "torch is not installed"
+    if device.startswith("cuda"):
+        return "CUDA is available"
+    return "no Apple silicon or CUDA here" if device == "cpu" else f"no Apple MLX or CUDA; using {device}"
+
+
 def make_engine(backend: str, dtype: str = "float32", quantize: int | None = None,
                 log: Callable[[str], None] = lambda message: None) -> Engine:
     """A ready engine for a chosen backend ("torch" or "mlx"); `log` receives one-line notices (conversions)."""

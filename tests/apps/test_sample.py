@@ -18,7 +18,7 @@ def pixels(path) -> np.ndarray:
 def test_default_preset_from_the_hf_cache(rae):
     result = rae("sample", "--class", "207", "--seed", "0", "--output", "golden.png", "-q")
     assert result.stdout.strip() == "golden.png"
-    assert "backend: torch (auto) on cpu, float32" in result.stderr
+    assert "backend: torch on cpu, float32 (auto: no Apple silicon or CUDA here)" in result.stderr
     image = pixels("golden.png")
     assert image.shape == (16, 16, 3) and image.std() > 10  # tiny decoder: 16 px, not a flat image
     record = read_record("golden.png")
