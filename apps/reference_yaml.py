@@ -146,7 +146,13 @@ class Resolver:
         if repo is None:
             raise UserError(f"{what} {value!r} is not a local file (looked in {Path.cwd()} and beside the config) "
                             "and not a hub file (hf://org/repo/path)")
-        path = self.store.get(repo, filename, download=self.download, hint=self.hint())
+        try:
+            path = self.store.get(repo, filename, download=self.download, hint=self.hint())
+        except MissingFileError as e:
+            if value.startswith("hf://"):
+                raise
+            raise MissingFileError(f"{what} {value!r} is not a local file (looked in {Path.cwd()} and beside the "
+                                   f"config); read as a hub file: {e}") from e
         return path, f"{repo}/{filename}"
 
     def _hub_file(self, value: str) -> tuple[str | None, str]:
