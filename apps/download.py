@@ -75,13 +75,16 @@ def download(names: tuple[str, ...], config: Path | None, with_encoder: bool, mo
                 store.get(repo, filename, download=False, hint=hint)
             else:
                 store.fetch(repo, filename, hint=hint)
-    total = 0
-    seen = set()
+    total, seen, hub = 0, set(), False
     for repo, filename, fetched in store.fetched:
         if fetched.path in seen:
             continue
         seen.add(fetched.path)
         total += fetched.size
+        if is_local_repo(repo):  # ships with the package, or a local folder named by a presets file
+            click.echo(f"{'local':10s} {human_size(fetched.size):>9s}  {fetched.path}")
+            continue
+        hub = True
         status = "downloaded" if fetched.downloaded else "cached"
         click.echo(f"{status:10s} {human_size(fetched.size):>9s}  {repo}/{filename}\n{'':21s}-> {fetched.path}")
-    click.echo(f"{len(seen)} files, {human_size(total)}, in the {store.location}")
+    click.echo(f"{len(seen)} files, {human_size(total)}" + (f", in the {store.location}" if hub else ", all local"))

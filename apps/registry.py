@@ -99,10 +99,27 @@ class Registry:
         raise UserError(f"unknown {what} {name!r}{hint} (`rae info` lists them)")
 
 
+def local_folder(preset: Any) -> Path | None:
+    """Where a preset that ships inside the package (its `local` path) lies on disk, else None."""
+    local = getattr(preset, "local", None)
+    return Path(rae_spec.presets.__file__).resolve().parent / local if local else None
+
+
+def _as_local_repo(preset: ModelPreset) -> ModelPreset:
+    """A model shipped inside the package as a local-folder repo: (folder, model.safetensors) for a model
+    folder, (parent, name) for a file, so finding and loading it works like any other preset."""
+    path = local_folder(preset)
+    if path is None:
+        return preset
+    repo, filename = (path, "model.safetensors") if path.suffix == "" else (path.parent, path.name)
+    return dataclasses.replace(preset, repo=str(repo), filename=filename)
+
+
 def builtin() -> Registry:
     aes = {name: Autoencoder(name, enc, dec, stats, size)
            for name, (enc, dec, stats, size) in rae_spec.AUTOENCODERS.items()}
-    return Registry(dict(rae_spec.MODELS), dict(rae_spec.PIPELINES), aes)
+    models = {name: _as_local_repo(m) for name, m in rae_spec.MODELS.items()}
+    return Registry(models, dict(rae_spec.PIPELINES), aes)
 
 
 def load_registry(presets_file: str | Path | None = None) -> Registry:

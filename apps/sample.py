@@ -39,7 +39,7 @@ from .pipeline import SamplingPipeline, check_compatible, dit_from_path, from_pr
 from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from .plan import Item, chunks, generation_order, initial_noise
 from .progress import Phases, bar
-from .registry import load_registry
+from .registry import load_registry, local_folder
 
 DEFAULT_OUTPUT = "sample-{seed}-{class}-{index}.png"
 DEFAULT_GRID = "sample-grid.png"
@@ -260,7 +260,12 @@ def resolve(registry, store: Store, o: dict[str, Any]) -> SamplingPipeline:
         if o["preset"] is not None:
             raise UserError(f"{o['model']} is a whole pipeline (pipeline.json); it cannot be combined with --preset")
         return pipeline_from_folder(o["model"], registry)
-    pipe = from_preset(registry, store, o["preset"] or registry.default_pipeline)
+    name = o["preset"] or registry.default_pipeline
+    folder = local_folder(registry.pipeline(name))
+    if folder is not None and is_pipeline_folder(folder):  # a pipeline that ships with the package
+        pipe = dataclasses.replace(pipeline_from_folder(folder, registry), source={"preset": name})
+    else:
+        pipe = from_preset(registry, store, name)
     if o["model"] is not None:
         pipe = with_dit(pipe, dit_from_path(o["model"]), str(Path(o["model"]).resolve()))
     return pipe
