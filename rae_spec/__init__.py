@@ -10,6 +10,7 @@ from .configs import (
     EncoderConfig,
     GuidanceConfig,
     LightningDiTConfig,
+    PipelineConfig,
     RAEConfig,
     SamplerConfig,
     StatsConfig,
@@ -34,8 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AUTOENCODERS", "DEFAULT_PIPELINE", "IMAGENET_MEAN", "IMAGENET_STD", "MODELS", "PIPELINES", "ConfigError",
-    "DecoderConfig", "DiTDHConfig", "EncoderConfig", "GuidanceConfig", "LightningDiTConfig", "RAEConfig",
-    "SamplerConfig", "StatsConfig", "TransportConfig", "expected_parameters", "from_dict", "from_json",
+    "DecoderConfig", "DiTDHConfig", "EncoderConfig", "GuidanceConfig", "LightningDiTConfig", "PipelineConfig",
+    "RAEConfig", "SamplerConfig", "StatsConfig", "TransportConfig", "expected_parameters", "from_dict", "from_json",
     "get_model", "get_pipeline", "model_parameters", "optional_parameters", "parameter_count", "sampling_grid",
     "shift_factor", "shift_time", "time_from_uniform", "to_dict", "to_json", "unused_parameters", "vit_decoder",
 ]

@@ -389,13 +389,49 @@ class GuidanceConfig:
 
 
 # --------------------------------------------------------------------------------------------------------
+# A sampling pipeline on disk
+# --------------------------------------------------------------------------------------------------------
+
+PIPELINE_FILE = "pipeline.json"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """`pipeline.json`: a folder that samples images on its own (what training exports).
+
+    Paths are relative to the folder holding pipeline.json. `dit` and `decoder` (and `encoder`, `guide`)
+    are model folders (config.json + model.safetensors); `stats` is a safetensors file with `var` and
+    optionally `mean` of shape latent_shape. `encoder` may also name an encoder preset (only
+    reconstruction needs it). `class_names` label the DiT's classes when known.
+    """
+
+    dit: str = "dit"
+    decoder: str = "decoder"
+    stats: str | None = "stats.safetensors"
+    encoder: str | None = None
+    guide: str | None = None
+    encoder_input_size: int | None = None
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    class_names: tuple[str, ...] | None = None
+    description: str = ""
+    provenance: str = ""
+
+    def __post_init__(self) -> None:
+        _check(bool(self.dit) and bool(self.decoder), "a pipeline needs a dit and a decoder folder")
+        _check(self.guidance.method != "autoguidance" or self.guide is not None,
+               "autoguidance needs a guide model folder ('guide')")
+
+
+# --------------------------------------------------------------------------------------------------------
 # JSON round trip
 # --------------------------------------------------------------------------------------------------------
 
 CONFIG_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (EncoderConfig, DecoderConfig, RAEConfig, DiTDHConfig, LightningDiTConfig, StatsConfig,
-                TransportConfig, SamplerConfig, GuidanceConfig)
+                TransportConfig, SamplerConfig, GuidanceConfig, PipelineConfig)
 }
 
 

@@ -8,11 +8,13 @@ Paths inside `nyu-visionx/RAE-collections` are those the reference configs refer
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .configs import (
     SIGLIP_MEAN,
     SIGLIP_STD,
+    DecoderConfig,
     DiTDHConfig,
     EncoderConfig,
     GuidanceConfig,
@@ -31,7 +33,8 @@ class ModelPreset:
     """One released file (or HF model repo) and the config it holds.
 
     kind: encoder | decoder | stats | dit. `filename` is None for an HF encoder repo, whose
-    `config.json` + `model.safetensors` are fetched together.
+    `config.json` + `model.safetensors` are fetched together. `local` (with repo "local") is a path
+    inside this package for models that ship with it; `local_path` resolves it.
     """
 
     name: str
@@ -41,6 +44,7 @@ class ModelPreset:
     filename: str | None = None
     description: str = ""
     verified: bool = True
+    local: str | None = None
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -51,7 +55,8 @@ class ModelPreset:
 
 @dataclass(frozen=True)
 class PipelinePreset:
-    """A complete sampling setup: which models, and the published sampler / guidance settings."""
+    """A complete sampling setup: which models, and the published sampler / guidance settings. `local`
+    names a pipeline folder (pipeline.json + model folders) shipped inside this package."""
 
     name: str
     dit: str
@@ -65,6 +70,7 @@ class PipelinePreset:
     guide: str | None = None
     description: str = ""
     reported: str = ""
+    local: str | None = None
     models: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -94,6 +100,20 @@ SIGLIP2_B = EncoderConfig(kind="siglip2", hidden_size=768, num_layers=12, num_he
 MAE_B = EncoderConfig(kind="mae", hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
                       patch_size=16, image_size=224, num_register_tokens=0, layer_norm_eps=1e-12,
                       hf_repo="facebook/vit-mae-base")
+
+# ------------------------------------------------------------------------------------------- digits demo
+# A tiny pipeline trained on CPU by bench/digits_e2e.py on sklearn's 8x8 digits (upscaled to 32 px), with
+# a RANDOM-INIT encoder (not pretrained). Its files ship inside this package (LOCAL_DATA/digits-demo).
+
+LOCAL_DATA = "presets_data"
+DIGITS_ENCODER = EncoderConfig(kind="dinov2", hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+                               patch_size=8, image_size=32)
+DIGITS_DECODER = DecoderConfig(hidden_size=96, num_layers=3, num_heads=4, intermediate_size=256, latent_dim=32,
+                               num_patches=16, patch_size=8)
+DIGITS_DIT = DiTDHConfig(input_size=4, patch_size=1, in_channels=32, hidden_size=(64, 128), depth=(4, 1),
+                         num_heads=(4, 4), num_classes=10, class_dropout_prob=0.1)
+DIGITS_SAMPLER = SamplerConfig(mode="ode", method="euler", num_steps=50)
+DIGITS_GUIDANCE = GuidanceConfig("cfg", 2.0, 0.0, 1.0)
 
 # ------------------------------------------------------------------------------------------- DiTs
 
@@ -142,6 +162,16 @@ def _models() -> dict[str, ModelPreset]:
     def dit(name, path, sizes, input_size, desc):
         presets.append(ModelPreset(name, "dit", DiTDHConfig(input_size=input_size, **sizes), RAE_REPO, path, desc))
 
+    def local(name, kind, cfg, path, desc):
+        presets.append(ModelPreset(name, kind, cfg, "local", None, desc, local=f"{LOCAL_DATA}/digits-demo/{path}"))
+
+    local("digits-demo-encoder", "encoder", DIGITS_ENCODER, "encoder", "random-init (not pretrained) DINOv2-style "
+          "ViT encoder of the digits demo")
+    local("digits-demo-decoder", "decoder", DIGITS_DECODER, "decoder", "ViT decoder of the digits demo (32 px)")
+    local("digits-demo-stats", "stats", StatsConfig(32, 4, True), "stats.safetensors",
+          "latent mean/var of the digits demo")
+    local("digits-demo-dit", "dit", DIGITS_DIT, "dit", "DiT^DH of the digits demo (10 classes)")
+
     d = "DiTs/Dinov2/wReg_base"
     dit("dit-dh-xl-256", f"{d}/ImageNet256/DiTDH-XL/stage2_model.pt", DITDH_XL, 16,
         "DiT^DH-XL on DINOv2-B latents, 256 px")
@@ -179,6 +209,13 @@ def _pipelines() -> dict[str, PipelinePreset]:
                        guidance=GuidanceConfig("autoguidance", 1.5, 0.0, 1.0),
                        description="DiT^DH-XL 512 px with autoguidance (DiTDH-XL_DINOv2-B_decXL_AG.yaml)",
                        reported="FID 1.13 (paper, with guidance)"),
+        PipelinePreset("digits-demo", dit="digits-demo-dit", decoder="digits-demo-decoder", stats="digits-demo-stats",
+                       encoder="digits-demo-encoder", encoder_input_size=32, sampler=DIGITS_SAMPLER,
+                       transport=TransportConfig(time_dist_shift_dim=512, time_dist_shift_base=512),
+                       guidance=DIGITS_GUIDANCE, local=f"{LOCAL_DATA}/digits-demo",
+                       description="sklearn digits 0-9 at 32 px, trained on a CPU by bench/digits_e2e.py "
+                                   "(random-init encoder); works offline, ships with the package",
+                       reported="see presets_data/digits-demo/summary.json"),
     ]
     return {p.name: p for p in items}
 
@@ -193,6 +230,16 @@ AUTOENCODERS: dict[str, tuple[str, str, str, int]] = {
     "siglip2-b": ("siglip2-b", "decoder-siglip2-b-xl-256", "stats-siglip2-b-256", 256),
     "mae-b": ("mae-b", "decoder-mae-b-xl-256", "stats-mae-b-256", 256),
 }
+
+
+def local_path(name: str) -> Path | None:
+    """The on-disk path of a model or pipeline preset that ships with this package (None for hub presets)."""
+    preset = MODELS.get(name) or PIPELINES.get(name)
+    if preset is None:
+        raise KeyError(f"unknown preset {name!r}")
+    if preset.local is None:
+        return None
+    return Path(__file__).resolve().parent / preset.local
 
 
 def get_model(name: str) -> ModelPreset:

@@ -64,13 +64,17 @@ class DiTDH(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
+                force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Velocity for latents x (B, C, H, W) at flow times t (B,) with labels y (B,).
-        x may stay float32 for a half-precision model: it is cast on entry and the velocity cast back."""
+        x may stay float32 for a half-precision model: it is cast on entry and the velocity cast back.
+
+        `force_drop_ids` (B,), 1 = replace the label by the null class, lets a trainer decide the class
+        dropout itself (per-sample seeded) instead of the label embedder's own draw in train mode."""
         c = self.config
         out_dtype, x = x.dtype, x.to(self.x_embedder.proj.weight.dtype)
         t_emb = self.t_embedder(t)
-        y_emb = self.y_embedder(y, self.training)
+        y_emb = self.y_embedder(y, self.training, force_drop_ids)
         cond = F.silu(t_emb + y_emb)
 
         s = self.s_embedder(x)
@@ -140,11 +144,12 @@ class LightningDiT(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
+                force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
         c = self.config
         out_dtype, x = x.dtype, x.to(self.x_embedder.proj.weight.dtype)
         h = self.x_embedder(x) + self.pos_embed.to(x.dtype)
-        cond = self.t_embedder(t) + self.y_embedder(y, self.training)
+        cond = self.t_embedder(t) + self.y_embedder(y, self.training, force_drop_ids)
         for block in self.blocks:
             h = block(h, cond, self.feat_rope)
         out = unpatchify(self.final_layer(h, cond), c.out_channels, c.patch_size).to(out_dtype)

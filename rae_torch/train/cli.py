@@ -1,0 +1,154 @@
+"""`train_cli`: the click group behind `python -m rae_torch.train ...` and `rae train ...`.
+
+    python -m rae_torch.train stage2 --config cfg.yaml
+    torchrun --nproc_per_node=8 -m rae_torch.train stage2 --config cfg.yaml --set train.precision=bf16
+
+Every command takes --config (our YAML or a reference training YAML) and `--set key.sub=value`
+overrides; the reference's command-line flags (--data-path, --results-dir, --image-size, --precision,
+--compile, --global-seed) are accepted too. Errors print one actionable line, no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from rae_spec.configs import ConfigError
+
+from ..checkpoint import CheckpointError
+from .config import dump_config, load_config
+from .pretrained import MissingWeightsError
+
+USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, FileNotFoundError)
+
+
+def _overrides(stage: str, sets: tuple[str, ...], data_path, output_dir, image_size, precision, compile_,
+               seed) -> list[str]:
+    out = []
+    if data_path is not None:
+        out.append(f"data.path={data_path}")
+    if output_dir is not None:
+        out.append(f"{'output' if stage == 'stats' else 'output_dir'}={output_dir}")
+    if image_size is not None:
+        out.append(f"data.image_size={image_size}")
+    run = "train." if stage in ("stage1", "stage2") else ""
+    if precision is not None:
+        out.append(f"{run}precision={precision}")
+    if compile_ is not None and run:
+        out.append(f"train.compile={str(compile_).lower()}")
+    if seed is not None:
+        out.append(f"{run}seed={seed}")
+    return out + list(sets)
+
+
+def stage_command(stage: str, help_text: str):
+    """A command reading `stage`'s config with the shared options, then calling the wrapped runner."""
+
+    def decorate(run):
+        @train_cli.command(stage, help=help_text)
+        @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                      required=True, help="YAML config (ours, or a reference training YAML)")
+        @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                      help="override a config field, e.g. --set train.max_steps=100 (repeatable)")
+        @click.option("--data-path", type=click.Path(path_type=Path), help="ImageFolder root (data.path)")
+        @click.option("--output-dir", "--results-dir", "output_dir", type=click.Path(path_type=Path),
+                      help="run folder (stats: the output file)")
+        @click.option("--image-size", type=int, help="data.image_size")
+        @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), help="compute precision")
+        @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the trained model")
+        @click.option("--global-seed", "seed", type=int, help="the run seed")
+        @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
+        @functools.wraps(run)
+        def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config):
+            try:
+                cfg = load_config(stage, config_path, _overrides(stage, sets, data_path, output_dir, image_size,
+                                                                 precision, compile_, seed))
+                if print_config:
+                    click.echo(dump_config(cfg), nl=False)
+                    return
+                run(cfg)
+            except USER_ERRORS as e:
+                raise click.ClickException(str(e)) from e
+
+        return command
+
+    return decorate
+
+
+@click.group("train")
+def train_cli() -> None:
+    """Train RAE decoders (stage1), latent statistics (stats), latent caches (cache) and DiT^DH / LightningDiT
+    models (stage2), in one process or under torchrun (DDP / FSDP2). Runs resume from their newest
+    checkpoint automatically."""
+
+
+@stage_command("stage1", "Train the pixel decoder on a frozen encoder (L1 + LPIPS + GAN).")
+def _stage1(cfg) -> None:
+    from .stage1 import train_stage1
+
+    _finish(train_stage1(cfg))
+
+
+@stage_command("stage2", "Train a DiT^DH / LightningDiT by flow matching on RAE latents.")
+def _stage2(cfg) -> None:
+    from .stage2 import train_stage2
+
+    _finish(train_stage2(cfg))
+
+
+@stage_command("stats", "Compute per-position latent mean/var (stat.pt format) over a dataset.")
+def _stats(cfg) -> None:
+    from .distributed import cleanup, init
+    from .stats import compute_stats
+    from .tracking import setup_logging
+
+    rt = init()
+    setup_logging(None, rt.is_main)
+    compute_stats(cfg, rt)
+    cleanup()
+
+
+@stage_command("cache", "Encode a dataset once (both flips) into a sharded safetensors latent cache.")
+def _cache(cfg) -> None:
+    from .distributed import cleanup, init
+    from .latent_cache import build_cache
+    from .tracking import setup_logging
+
+    rt = init()
+    setup_logging(None, rt.is_main)
+    build_cache(cfg, rt)
+    cleanup()
+
+
+def _finish(metrics: dict) -> None:
+    import torch.distributed as dist
+
+    from .distributed import cleanup, is_distributed
+
+    main = not is_distributed() or dist.get_rank() == 0
+    cleanup()
+    if metrics and main:
+        click.echo(" ".join(f"{k}={v:.6g}" for k, v in metrics.items()), err=True)
+
+
+@train_cli.command("export")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="a stage-2 training checkpoint (step-N.pt)")
+@click.option("--output", type=click.Path(path_type=Path), required=True, help="the pipeline folder to write")
+@click.option("--decoder", help="decoder folder / preset / file (default: the run's `decoder`)")
+def _export(checkpoint: Path, output: Path, decoder: str | None) -> None:
+    """Write a sampling pipeline folder (pipeline.json, dit/, decoder/, stats) from a stage-2 checkpoint's
+    EMA weights."""
+    from .stage2 import export_checkpoint
+
+    try:
+        click.echo(str(export_checkpoint(checkpoint, output, decoder)))
+    except USER_ERRORS as e:
+        raise click.ClickException(str(e)) from e
+
+
+def main() -> None:
+    train_cli(prog_name=f"{Path(sys.executable).name} -m rae_torch.train")
