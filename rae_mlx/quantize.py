@@ -18,8 +18,8 @@ from typing import Any
 import mlx.core as mx
 from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
-
 from rae_convert.state_dict import CheckpointError
+
 from rae_spec.configs import to_json
 
 BITS = (2, 3, 4, 5, 6, 8)

@@ -10,14 +10,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# Import names that live in folders of another name ([tool.setuptools.package-dir] in pyproject.toml).
+# Import names that live in folders of another name ([tool.setuptools.package-dir] in pyproject.toml);
+# the fallback is for Python 3.10, which has no tomllib.
 PACKAGE_DIRS = {"rae_convert": "convert", "rae_apps": "apps"}
 
 
+def package_dirs() -> dict[str, str]:
+    try:
+        import tomllib
+    except ImportError:
+        return PACKAGE_DIRS
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"].get("package-dir", PACKAGE_DIRS)
+
+
 def alias_packages(repo: Path = REPO) -> None:
-    """Import `rae_convert` (and the other package-dir mappings) from this checkout's folders, so tests run
-    the code under test even without an install (or with another checkout installed)."""
-    for name, folder in PACKAGE_DIRS.items():
+    """Import `apps/` as `rae_apps`, `convert/` as `rae_convert` (every package-dir mapping) from this checkout's
+    folders, as the installed package maps them, so tests run the code under test even without
+    `pip install -e .` (or with another checkout installed)."""
+    for name, folder in package_dirs().items():
         init = repo / folder / "__init__.py"
         if name in sys.modules or not init.is_file():
             continue

@@ -11,10 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("mlx")
 
-import rae_mlx  # noqa: E402
 from rae_convert import CheckpointError, convert_file, layout_plan, plan, verify  # noqa: E402
 from rae_convert import layout as layout_module  # noqa: E402
 from rae_convert.safetensors_io import read  # noqa: E402
+
+import rae_mlx  # noqa: E402
 from rae_spec import (  # noqa: E402
     DecoderConfig,
     DiTDHConfig,

@@ -5,8 +5,8 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
-
 from rae_convert.layout import layout_plan
+
 from rae_mlx import build_dit, build_model
 from rae_spec import MODELS, DiTDHConfig, GuidanceConfig, LightningDiTConfig
 from tests.twins import max_rel, mlx_twin, random_torch_model

@@ -1,0 +1,54 @@
+"""What every backend engine provides: load a pipeline's models from resolved files, sample latents from
+numpy noise with a per-step callback, decode to numpy images, encode numpy images, report memory.
+
+Engines exchange numpy arrays (NCHW float32) with the app, so noise, quantization and files are the
+same code whatever the backend, and the same seed gives the same image on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from rae_spec.configs import GuidanceConfig, SamplerConfig
+
+DTYPES = ("float32", "bfloat16", "float16")
+StepCallback = Callable[[int], None]
+
+
+class Engine(Protocol):
+    name: str  # "torch" or "mlx"
+    device: str  # e.g. "cpu", "cuda", "mps", "gpu"
+    dtype: str  # one of DTYPES
+
+    def load_dit(self, pipe: Any) -> None:
+        """Load the DiT (and the autoguidance guide, when guidance uses it) of a SamplingPipeline."""
+
+    def load_decoder(self, pipe: Any) -> None:
+        """Load the decoder and latent statistics of a pipeline. Sampling never loads the encoder."""
+
+    def load_autoencoder(self, pipe: Any) -> None:
+        """Load the encoder, decoder and stats of an AutoencoderPipeline."""
+
+    def sample(self, noise: np.ndarray, labels: np.ndarray, sampler: SamplerConfig, guidance: GuidanceConfig,
+               shift: float, rng: Any = None, on_step: StepCallback | None = None) -> np.ndarray:
+        """Integrate from noise (B, C, H, W) to latents; `rng` feeds the SDE; on_step(k) after each step."""
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Normalized latents -> images (B, 3, S, S) in about [0, 1], not clamped."""
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Images (B, 3, H, W) in [0, 1] -> normalized latents."""
+
+    def release(self, what: str) -> None:
+        """Free loaded models: 'dit' (with its guide) before decoding, when memory is tight."""
+
+    def peak_memory(self) -> int | None:
+        """Peak bytes since the last reset (None where the backend cannot tell)."""
+
+    def reset_peak_memory(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, device, dtype (and quantization) for provenance."""

@@ -1,0 +1,109 @@
+"""The MLX engine: rae_mlx models on the Apple GPU (or MLX's CPU backend elsewhere). Never imports torch.
+
+Torch checkpoints are converted once and cached (mlx_cache). `quantize` (4 or 8 bits) quantizes the
+linear layers of the DiT, its guide and the decoder after loading; the encoder stays in floating point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from rae_mlx import RAE, Sampler, guided_velocity, load_model, load_stats, quantize_model
+from rae_mlx.memory import release
+from rae_mlx.rae import decode_latents
+from rae_spec.configs import GuidanceConfig, SamplerConfig
+
+from .base import StepCallback
+from .mlx_cache import mlx_weights
+
+
+class MLXEngine:
+    name = "mlx"
+
+    def __init__(self, dtype: str = "float32", quantize: int | None = None, log=lambda message: None):
+        if quantize not in (None, 4, 8):
+            raise ValueError(f"quantize must be 4 or 8 bits, got {quantize}")
+        self.device = "gpu" if mx.metal.is_available() else "cpu"
+        self.dtype = dtype
+        self.quantize = quantize
+        self.log = log
+        self.models: dict[str, Any] = {}
+        self.decoder = None
+        self.stats: tuple[Any, Any] = (None, None)
+        self.rae_config = None
+        self.rae: RAE | None = None
+
+    # ---------------------------------------------------------------------------------------------- loading
+
+    def _load(self, weights, quantize: bool = True):
+        path = mlx_weights(weights.path, weights.config, self.log)
+        module = load_model(path, weights.config if path.is_file() else None, dtype=self.dtype)
+        if quantize and self.quantize:
+            quantize_model(module, bits=self.quantize)
+        mx.eval(module.parameters())
+        return module
+
+    def load_dit(self, pipe) -> None:
+        self.models["dit"] = self._load(pipe.dit)
+        if pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance":
+            self.models["guide"] = self._load(pipe.guide)
+
+    def load_decoder(self, pipe) -> None:
+        self.decoder = self._load(pipe.decoder)
+        self.rae_config = pipe.rae
+        if pipe.stats is not None:
+            self.stats = load_stats(pipe.stats.path, tuple(pipe.rae.latent_shape))
+
+    def load_autoencoder(self, pipe) -> None:
+        self.load_decoder(pipe)
+        rae = RAE(pipe.rae)
+        rae.encoder = self._load(pipe.encoder, quantize=False)
+        rae.decoder = self.decoder
+        rae.set_stats(*self.stats)
+        self.rae = rae.eval()
+
+    def release(self, what: str) -> None:
+        for name in ("dit", "guide") if what == "dit" else (what,):
+            self.models.pop(name, None)
+        release()
+
+    # ---------------------------------------------------------------------------------------------- running
+
+    def sample(self, noise: np.ndarray, labels: np.ndarray, sampler: SamplerConfig, guidance: GuidanceConfig,
+               shift: float, rng: Any = None, on_step: StepCallback | None = None) -> np.ndarray:
+        x = mx.array(np.ascontiguousarray(noise, dtype=np.float32))
+        y = mx.array(np.asarray(labels, dtype=np.int64))
+        velocity = guided_velocity(self.models["dit"], y, guidance, self.models.get("guide"))
+        state = x
+        for k, state in enumerate(Sampler(sampler, shift).steps(x, velocity, rng)):  # noqa: B007
+            if on_step is not None:
+                on_step(k)
+        return np.array(state.astype(mx.float32))
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        enc = self.rae_config.encoder
+        images = decode_latents(self.decoder, mx.array(np.ascontiguousarray(latents, dtype=np.float32)),
+                                self.stats[0], self.stats[1], self.rae_config.eps, enc.image_mean, enc.image_std)
+        return np.array(images.astype(mx.float32))
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        z = self.rae.encode(mx.array(np.ascontiguousarray(images, dtype=np.float32)))
+        return np.array(z.astype(mx.float32))
+
+    # ---------------------------------------------------------------------------------------------- memory
+
+    def peak_memory(self) -> int | None:
+        return int(mx.get_peak_memory())
+
+    def reset_peak_memory(self) -> None:
+        mx.reset_peak_memory()
+
+    def memory_kind(self) -> str:
+        return "peak MLX memory"
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "device": self.device, "dtype": self.dtype, "quantize": self.quantize,
+                "mlx_version": mx.__version__}

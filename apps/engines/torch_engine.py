@@ -1,0 +1,135 @@
+"""The PyTorch engine: rae_torch models on CUDA, Apple MPS or the CPU.
+
+float32 runs the models in float32 (TF32 off, for parity with the reference); bfloat16 / float16 run
+them under autocast, as the reference's `--precision bf16` does: the noise and the ODE state stay
+float32, only the matmuls drop precision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+from rae_spec.configs import GuidanceConfig, SamplerConfig
+from rae_torch import RAE, Sampler, guided_velocity, load_model, load_stats
+
+from .base import StepCallback
+
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def default_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class TorchEngine:
+    name = "torch"
+
+    def __init__(self, dtype: str = "float32", device: str | None = None):
+        self.device = device or default_device()
+        self.dtype = dtype
+        self.models: dict[str, Any] = {}
+        self.rae: RAE | None = None
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+    # ---------------------------------------------------------------------------------------------- loading
+
+    def _load(self, weights) -> torch.nn.Module:
+        return load_model(weights.path, weights.config).to(self.device)
+
+    def _assemble(self, rae_config, decoder, stats, encoder=None) -> RAE:
+        """An RAE around loaded modules. Sampling never runs the encoder, so it is then built on the meta
+        device (no memory, no weights)."""
+        with torch.device("meta"):
+            rae = RAE(rae_config)
+        rae.decoder = decoder
+        if encoder is not None:
+            rae.encoder = encoder
+        if stats is not None:
+            mean, var = load_stats(stats.path, tuple(rae_config.latent_shape))
+            rae.set_stats(mean, var)
+        return rae.eval()
+
+    def load_dit(self, pipe) -> None:
+        self.models["dit"] = self._load(pipe.dit)
+        if pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance":
+            self.models["guide"] = self._load(pipe.guide)
+
+    def load_decoder(self, pipe) -> None:
+        self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats)
+
+    def load_autoencoder(self, pipe) -> None:
+        self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats, self._load(pipe.encoder))
+
+    def release(self, what: str) -> None:
+        for name in ("dit", "guide") if what == "dit" else (what,):
+            self.models.pop(name, None)
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+    # ---------------------------------------------------------------------------------------------- running
+
+    def _autocast(self):
+        if self.dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=TORCH_DTYPES[self.dtype])
+
+    def _sync(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        elif self.device == "mps":
+            torch.mps.synchronize()
+
+    def sample(self, noise: np.ndarray, labels: np.ndarray, sampler: SamplerConfig, guidance: GuidanceConfig,
+               shift: float, rng: Any = None, on_step: StepCallback | None = None) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32)).to(self.device)
+        y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
+        velocity = guided_velocity(self.models["dit"], y, guidance, self.models.get("guide"))
+        state = x
+        with torch.inference_mode(), self._autocast():
+            for k, state in enumerate(Sampler(sampler, shift).steps(x, velocity, rng)):  # noqa: B007
+                self._sync()
+                if on_step is not None:
+                    on_step(k)
+        return state.float().cpu().numpy()
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        z = torch.from_numpy(np.ascontiguousarray(latents, dtype=np.float32)).to(self.device)
+        with torch.inference_mode(), self._autocast():
+            images = self.rae.decode(z)
+        return images.float().cpu().numpy()
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(self.device)
+        with torch.inference_mode(), self._autocast():
+            z = self.rae.encode(x)
+        return z.float().cpu().numpy()
+
+    # ---------------------------------------------------------------------------------------------- memory
+
+    def peak_memory(self) -> int | None:
+        if self.device.startswith("cuda"):
+            return int(torch.cuda.max_memory_allocated())
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # process peak: kB on Linux, bytes on macOS
+        return int(rss if sys.platform == "darwin" else rss * 1024)
+
+    def reset_peak_memory(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+
+    def memory_kind(self) -> str:
+        return "peak allocated" if self.device.startswith("cuda") else "process peak RSS"
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "device": self.device, "dtype": self.dtype, "quantize": None,
+                "torch_version": torch.__version__}

@@ -1,0 +1,114 @@
+"""Images in and out: the reference's 8-bit quantization, PNG files with text metadata, the ADM center
+crop, grids, and the PSNR / SSIM of reconstructions. numpy and Pillow only."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from .atomic import atomic_path
+from .errors import UserError
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Decoded images (B, 3, H, W), float -> (B, H, W, 3) uint8 exactly as the reference saves them:
+    clamp to [0, 1], multiply by 255 in float32, truncate (no rounding)."""
+    x = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0) * np.float32(255.0)
+    return np.ascontiguousarray(x.astype(np.uint8).transpose(0, 2, 3, 1))
+
+
+def save_png(path: str | Path, image: np.ndarray, text: dict[str, str] | None = None) -> None:
+    """Write an (H, W, 3) uint8 image as PNG with tEXt chunks, atomically."""
+    info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG", pnginfo=info)
+
+
+def png_text(path: str | Path) -> dict[str, str]:
+    """The text chunks of a PNG ({} for other images)."""
+    with open_image(path) as im:
+        return dict(getattr(im, "text", {}) or {})
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open an image file; a missing file or one that is not an image is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"{path} is not an image Pillow can read ({type(e).__name__})") from e
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    try:
+        with open_image(path) as im:
+            return im.convert("RGB")
+    except OSError as e:  # truncated data surfaces only when decoding
+        raise UserError(f"{path} is not a readable image ({' '.join(str(e).split())})") from e
+
+
+def center_crop(image: Image.Image, size: int) -> Image.Image:
+    """ADM center crop (what the reference uses for every evaluation): halve with BOX while the short
+    side is at least 2*size, resize the short side to `size` with BICUBIC, crop the center."""
+    while min(image.size) >= 2 * size:
+        image = image.resize(tuple(s // 2 for s in image.size), resample=Image.BOX)
+    scale = size / min(image.size)
+    image = image.resize(tuple(round(s * scale) for s in image.size), resample=Image.BICUBIC)
+    left, top = (image.size[0] - size) // 2, (image.size[1] - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def grid(images: Sequence[np.ndarray], columns: int, padding: int = 2) -> np.ndarray:
+    """Tile (H, W, 3) uint8 images row by row with a black border, like torchvision's make_grid."""
+    h, w = images[0].shape[:2]
+    rows = math.ceil(len(images) / columns)
+    out = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, 3), dtype=np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, columns)
+        y, x = padding + r * (h + padding), padding + c * (w + padding)
+        out[y: y + h, x: x + w] = im
+    return out
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images on [0, 1], as the reference's stage-1 evaluation computes it
+    (20 log10(1 / sqrt(MSE)), MSE floored at 1e-10)."""
+    mse = float(np.mean((a.astype(np.float64) / 255.0 - b.astype(np.float64) / 255.0) ** 2))
+    return 20.0 * math.log10(1.0 / math.sqrt(max(mse, 1e-10)))
+
+
+def _gaussian(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _filter(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Separable 'valid' filtering of (H, W, C) with the 1-D kernel k along H and W."""
+    n = len(k)
+    h = sum(k[i] * x[i: x.shape[0] - n + 1 + i] for i in range(n))
+    return sum(k[i] * h[:, i: h.shape[1] - n + 1 + i] for i in range(n))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Structural similarity of two uint8 (H, W, 3) images (Wang et al. 2004: 11x11 Gaussian window,
+    sigma 1.5, K1 0.01, K2 0.03, data range 1), averaged over valid windows and channels."""
+    x, y = a.astype(np.float64) / 255.0, b.astype(np.float64) / 255.0
+    if min(x.shape[:2]) < 11:
+        raise ValueError("SSIM needs images of at least 11x11 pixels")
+    k = _gaussian()
+    c1, c2 = 0.01**2, 0.03**2
+    mx, my = _filter(x, k), _filter(y, k)
+    sxx = _filter(x * x, k) - mx * mx
+    syy = _filter(y * y, k) - my * my
+    sxy = _filter(x * y, k) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(s.mean())

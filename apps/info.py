@@ -1,0 +1,267 @@
+"""`rae info`: what a preset, checkpoint, model folder or reference YAML holds, and what it costs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, StatsConfig, to_dict
+from rae_spec.parameters import expected_parameters, parameter_count
+
+from . import reference_yaml
+from .errors import UserError
+from .hub import Store, human_size, is_local_repo
+from .options import debug_option, models_dir_option, presets_option
+from .pipeline import SamplingPipeline, dit_from_path
+from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
+from .registry import Registry, load_registry
+
+# Bytes per weight: float, and MLX's affine quantization (group size 64, a float16 scale and bias per group).
+BYTES_PER_WEIGHT = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "8-bit": 1.0 + 4 / 64, "4-bit": 0.5 + 4 / 64}
+
+
+def memory_line(params: int) -> str:
+    return ", ".join(f"{k} {human_size(params * b)}" for k, b in BYTES_PER_WEIGHT.items())
+
+
+def describe_config(config: Any) -> str:
+    if isinstance(config, DiTDHConfig):
+        return (f"DiT^DH: hidden {list(config.hidden_size)}, depth {list(config.depth)}, "
+                f"heads {list(config.num_heads)}, latent {list(config.latent_shape)}, {config.num_classes} classes")
+    if isinstance(config, LightningDiTConfig):
+        return (f"LightningDiT: hidden {config.hidden_size}, depth {config.depth}, heads {config.num_heads}, "
+                f"latent {list(config.latent_shape)}, {config.num_classes} classes")
+    if isinstance(config, DecoderConfig):
+        return (f"ViT decoder: width {config.hidden_size}, {config.num_layers} layers, {config.num_heads} heads, "
+                f"{config.num_patches} tokens of {config.latent_dim} -> {config.image_size} px")
+    if isinstance(config, EncoderConfig):
+        return (f"{config.kind} encoder: width {config.hidden_size}, {config.num_layers} layers, patch "
+                f"{config.patch_size}" + (f" ({config.hf_repo})" if config.hf_repo else ""))
+    if isinstance(config, StatsConfig):
+        return f"latent statistics {list(config.shape)}" + (" (mean and var)" if config.has_mean else " (var only)")
+    return type(config).__name__
+
+
+def _count(config: Any) -> int:
+    return 0 if isinstance(config, StatsConfig) else parameter_count(config)
+
+
+def remote_size(repo: str, filename: str) -> str:
+    """The size of a file on the hub, or why it is unknown."""
+    from .hub import hf_offline
+
+    if hf_offline():
+        return "size unknown (HF_HUB_OFFLINE)"
+    try:
+        from huggingface_hub import HfApi
+
+        (entry,) = HfApi().get_paths_info(repo, [filename])
+        return f"{human_size(entry.size)} on the hub"
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001 - network or auth: informational only
+        return f"size unknown ({type(e).__name__})"
+
+
+def _model_lines(registry: Registry, store: Store, role: str, name: str,
+                 remote: bool = False) -> tuple[list[str], int, int]:
+    preset = registry.model(name)
+    lines = [f"  {role:8s} {name}: {describe_config(preset.config)}"]
+    params = _count(preset.config)
+    if params:
+        lines.append(f"           parameters {params / 1e6:.2f} M; weights {memory_line(params)}")
+    size = 0
+    for f in preset.files:
+        found = store.find(preset.repo, f)
+        if found is not None:
+            size += found.stat().st_size
+            lines.append(f"           {preset.repo}/{f}: {human_size(found.stat().st_size)} at {found}")
+        else:
+            extra = f", {remote_size(preset.repo, f)}" if remote and not is_local_repo(preset.repo) else ""
+            lines.append(f"           {preset.repo}/{f}: not downloaded{extra}")
+    if not preset.verified:
+        lines.append("           (file path inferred from the reference's issues, not verified)")
+    return lines, params, size
+
+
+def _pipeline(registry: Registry, store: Store, name: str, remote: bool) -> list[str]:
+    p = registry.pipeline(name)
+    out = [f"pipeline {name}: {p.description}", f"  reported: {p.reported}" if p.reported else ""]
+    out += [f"  sampler: {json.dumps(to_dict(p.sampler))}", f"  guidance: {json.dumps(to_dict(p.guidance))}",
+            f"  time shift: {p.transport.time_dist_shift:.6f}"]
+    total = 0
+    roles = [("dit", p.dit), ("guide", p.guide), ("decoder", p.decoder), ("stats", p.stats), ("encoder", p.encoder)]
+    for role, model in roles:
+        if model:
+            lines, params, _ = _model_lines(registry, store, role, model, remote)
+            out += lines
+            total += params if role != "encoder" else 0
+    out.append(f"  sampling loads {total / 1e6:.1f} M parameters: {memory_line(total)} (weights only; the encoder "
+               "is not loaded)")
+    out.append(f"  download: rae download {name}")
+    return [line for line in out if line]
+
+
+def _autoencoder(registry: Registry, store: Store, name: str, remote: bool) -> list[str]:
+    a = registry.autoencoder(name)
+    out = [f"autoencoder {name}: encoder input {a.encoder_input_size} px"]
+    total = 0
+    for role, model in (("encoder", a.encoder), ("decoder", a.decoder), ("stats", a.stats)):
+        if model:
+            lines, params, _ = _model_lines(registry, store, role, model, remote)
+            out += lines
+            total += params
+    out.append(f"  reconstruction loads {total / 1e6:.1f} M parameters: {memory_line(total)}")
+    return out
+
+
+def _listing(registry: Registry, store: Store) -> list[str]:
+    def status(names: list[str]) -> str:
+        files = [(registry.model(m).repo, f) for m in names for f in registry.model(m).files]
+        have = sum(store.find(r, f) is not None for r, f in files)
+        return "downloaded" if have == len(files) else f"{have}/{len(files)} files"
+
+    out = [f"models from the {store.location}", "", "pipelines (rae sample --preset NAME):"]
+    for name, p in registry.pipelines.items():
+        mark = " (default)" if name == registry.default_pipeline else ""
+        out.append(f"  {name:24s} {status(list(p.sampling_models())):12s} {p.description}{mark}")
+    out += ["", "autoencoders (rae reconstruct --autoencoder NAME):"]
+    for name, a in registry.autoencoders.items():
+        out.append(f"  {name:24s} {status([m for m in (a.encoder, a.decoder, a.stats) if m]):12s} "
+                   f"{a.encoder} + {a.decoder}")
+    out += ["", "models:"]
+    for name, m in registry.models.items():
+        out.append(f"  {name:30s} {status([name]):12s} {m.kind:8s} {m.description}")
+    return out
+
+
+def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """{name: shape} of a checkpoint file: safetensors without any framework, .pt files with rae_convert's
+    torch-free reader (or torch)."""
+    try:
+        from rae_convert import open_source
+    except ImportError:
+        open_source = None
+    if open_source is not None and path.suffix != ".safetensors":
+        return {k: tuple(v.shape) for k, v in open_source(path).tensors.items()}
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+        except (SafetensorError, OSError) as e:
+            raise UserError(f"{path} is not a readable safetensors file ({e})") from e
+    try:
+        from rae_torch.checkpoint import read_checkpoint, unwrap_state_dict
+    except ImportError as e:
+        raise UserError(f"reading {path.suffix} checkpoints needs torch: pip install 'rae-mlx[torch]'") from e
+    obj = read_checkpoint(path)
+    if isinstance(obj, dict) and any(k in obj for k in ("mean", "var")) and not any(k in obj for k in ("ema", "model")):
+        return {k: tuple(v.shape) for k, v in obj.items() if hasattr(v, "shape")}
+    return {k: tuple(v.shape) for k, v in unwrap_state_dict(obj, path).items()}
+
+
+def matching_presets(shapes: dict[str, tuple[int, ...]], registry: Registry) -> list[str]:
+    """Model presets whose manifest the file's tensors cover (ignoring wrapper prefixes)."""
+    found = []
+    for name, preset in registry.models.items():
+        expected = expected_parameters(preset.config)
+        if isinstance(preset.config, StatsConfig):
+            same = all(k in shapes and _numel(shapes[k]) == _numel(v) for k, v in expected.items())
+        else:
+            same = all(shapes.get(k) == v for k, v in expected.items() if not k.endswith("trainable_cls_token"))
+        if same:
+            found.append(name)
+    return found
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _file(path: Path, registry: Registry, match: bool = True) -> list[str]:
+    shapes = tensor_shapes(path)
+    values = sum(_numel(s) for s in shapes.values())
+    out = [f"{path}: {human_size(path.stat().st_size)}, {len(shapes)} tensors, {values / 1e6:.2f} M values"]
+    if match:
+        matches = matching_presets(shapes, registry)
+        out.append(f"  matches: {', '.join(matches)}" if matches else "  matches no known preset configuration")
+    for k, s in list(shapes.items())[:8]:
+        out.append(f"  {k}: {list(s)}")
+    if len(shapes) > 8:
+        out.append(f"  ... ({len(shapes) - 8} more)")
+    return out
+
+
+def _sampling(pipe: SamplingPipeline, title: str) -> list[str]:
+    out = [title, f"  sampler: {json.dumps(to_dict(pipe.sampler))}",
+           f"  guidance: {json.dumps(to_dict(pipe.guidance))}", f"  time shift: {pipe.shift:.6f}",
+           f"  image size: {pipe.rae.image_size} px, latents {list(pipe.latent_shape)}"]
+    total = 0
+    for role, w in pipe.weights().items():
+        params = _count(w.config)
+        total += params
+        out.append(f"  {role:8s} {describe_config(w.config)}")
+        out.append(f"           {w.origin}: {human_size(w.path.stat().st_size)} at {w.path}")
+    out.append(f"  sampling loads {total / 1e6:.2f} M parameters: {memory_line(total)}")
+    out += [f"  note: {n}" for n in pipe.notes]
+    return out
+
+
+@click.command("info", epilog="""
+\b
+Examples:
+  rae info                          every preset, and which are downloaded
+  rae info dit-dh-xl-256-ag         a pipeline: models, parameters, files, memory per dtype
+  rae info stage2_model.pt          a checkpoint: tensors, and which preset it matches
+  rae info DiTDHXL-DINOv2-B_AG.yaml what a reference YAML resolves to
+\b
+Presets file (--presets / RAE_PRESETS): JSON that adds or changes presets, e.g.
+  {"models": {"my-dit": {"kind": "dit", "repo": "./run1", "filename": "ema.pt",
+                         "config": {"type": "DiTDHConfig", "depth": [12, 2]}}},
+   "pipelines": {"mine": {"dit": "my-dit", "decoder": "decoder-dinov2-b-xl-256",
+                          "stats": "stats-dinov2-b-256", "encoder": "dinov2-b-reg",
+                          "encoder_input_size": 224}}}
+""")
+@click.argument("target", required=False)
+@click.option("--remote", is_flag=True, help="Look up on the hub the size of files not downloaded yet.")
+@models_dir_option
+@presets_option
+@debug_option
+def info(target: str | None, remote: bool, models_dir: Path | None, presets_file: Path | None) -> None:
+    """Describe a preset (pipeline, autoencoder, model), a checkpoint, a model folder or a reference YAML."""
+    registry = load_registry(presets_file)
+    store = Store(models_dir)
+    if target is None:
+        lines = _listing(registry, store)
+    elif registry.kind_of(target) == "pipeline":
+        lines = _pipeline(registry, store, target, remote)
+    elif registry.kind_of(target) == "autoencoder":
+        lines = _autoencoder(registry, store, target, remote)
+    elif registry.kind_of(target) == "model":
+        lines, _, _ = _model_lines(registry, store, registry.model(target).kind, target, remote)
+    else:
+        path = Path(target).expanduser()
+        if not path.exists():
+            registry.pipeline(target)  # unknown name: raises with suggestions
+        if path.suffix in (".yaml", ".yml"):
+            lines = _sampling(reference_yaml.sampling_pipeline(path, store, download=False), f"config {path}")
+        elif is_pipeline_folder(path):
+            lines = _sampling(pipeline_from_folder(path, registry), f"pipeline folder {path}")
+        elif path.is_dir():
+            w = dit_from_path(path)
+            params = _count(w.config)
+            lines = [f"model folder {path}: {describe_config(w.config)}",
+                     f"  parameters {params / 1e6:.2f} M; weights {memory_line(params)}",
+                     *_file(w.path, registry, match=False)]
+        else:
+            lines = _file(path, registry)
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,134 @@
+"""Provenance: what made an image, stored in the PNG (text chunk "rae") and optionally beside it as JSON,
+enough for `rae sample --from-metadata` to make the same image again.
+
+File hashes are sha256. Files in the HF cache are named by their sha256 (LFS blobs), so those cost
+nothing; other files are hashed once and remembered by (path, size, mtime) in the rae cache folder
+($RAE_CACHE, else ~/.cache/rae).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from rae_spec.configs import to_dict
+
+from . import __version__
+from .atomic import write_text
+from .errors import UserError
+from .images import png_text
+
+PNG_KEY = "rae"
+FORMAT = "rae-sample/1"
+GRID_FORMAT = "rae-grid/1"
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("RAE_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "rae"
+
+
+def sha256(path: str | Path) -> str:
+    """sha256 of a file, free for HF-cache blobs and remembered for the rest."""
+    path = Path(path)
+    real = path.resolve()
+    if re.fullmatch(r"[0-9a-f]{64}", real.name) and real.parent.name == "blobs":
+        return real.name
+    st = real.stat()
+    key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
+    index_file = cache_dir() / "sha256.json"
+    index: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        index = json.loads(index_file.read_text())
+    if key in index:
+        return index[key]
+    h = hashlib.sha256()
+    with open(real, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    index[key] = digest
+    with contextlib.suppress(OSError):
+        write_text(index_file, json.dumps(index, indent=0, sort_keys=True))
+    return digest
+
+
+def file_record(weights) -> dict[str, Any]:
+    """{origin, sha256, config} of one resolved model."""
+    return {"origin": weights.origin, "sha256": sha256(weights.path), "config": to_dict(weights.config)}
+
+
+def sample_record(pipe, *, index: int, seed: int, row: int, class_id: int, class_name: str, classes: list[int],
+                  num_images: int, batch_size: int, engine_info: dict[str, Any], files: dict[str, Any]) -> dict:
+    """The provenance of one generated image."""
+    return {
+        "format": FORMAT,
+        "rae_version": __version__,
+        "source": pipe.source,
+        "files": files,
+        "class": class_id,
+        "class_name": class_name,
+        "seed": seed,
+        "index": index,
+        "batch": {"classes": classes, "num_images": num_images, "row": row, "batch_size": batch_size},
+        "noise": "numpy default_rng(seed).standard_normal((len(classes) * num_images, C, H, W), float32), NCHW",
+        "latent_shape": list(pipe.latent_shape),
+        "sampler": to_dict(pipe.sampler),
+        "guidance": to_dict(pipe.guidance),
+        "shift": pipe.shift,
+        "rae": to_dict(pipe.rae),
+        **engine_info,
+    }
+
+
+def grid_record(pipe, *, seeds: list[int], classes: list[int], class_names: list[str], num_images: int,
+                batch_size: int, columns: int, engine_info: dict[str, Any], files: dict[str, Any]) -> dict:
+    """The provenance of a grid: the whole job, which `--from-metadata` runs again."""
+    return {"format": GRID_FORMAT, "rae_version": __version__, "source": pipe.source, "files": files,
+            "seeds": list(seeds), "classes": list(classes), "class_names": class_names, "num_images": num_images,
+            "batch_size": batch_size, "columns": columns, "latent_shape": list(pipe.latent_shape),
+            "sampler": to_dict(pipe.sampler), "guidance": to_dict(pipe.guidance), "shift": pipe.shift,
+            "rae": to_dict(pipe.rae), **engine_info}
+
+
+def png_chunks(record: dict[str, Any]) -> dict[str, str]:
+    """Text chunks for a PNG: the full record, plus a one-line summary for image viewers."""
+    g = record["guidance"]
+    guidance = "none" if g["method"] == "none" or g["scale"] == 1.0 else f"{g['method']} {g['scale']}"
+    summary = (f"class {record['class']} ({record['class_name']}), seed {record['seed']}, "
+               f"{record['sampler']['method']} {record['sampler']['num_steps']} points, guidance {guidance}, "
+               f"{record['backend']} {record['dtype']}")
+    return {PNG_KEY: json.dumps(record, sort_keys=True), "Description": summary, "Software": f"rae {__version__}"}
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The record of a PNG written by `rae sample`, or of its JSON sidecar."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"metadata file {path} does not exist")
+    if path.suffix.lower() == ".json":
+        try:
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"{path} is not valid JSON: {e}") from e
+    else:
+        text = png_text(path).get(PNG_KEY)
+        if text is None:
+            raise UserError(f"{path} carries no rae metadata (it was not written by `rae sample`)")
+        record = json.loads(text)
+    if not isinstance(record, dict) or record.get("format") not in (FORMAT, GRID_FORMAT):
+        raise UserError(f"{path} does not hold rae sample metadata (format {FORMAT} or {GRID_FORMAT})")
+    return record
+
+
+def write_sidecar(image_path: str | Path, record: dict[str, Any]) -> Path:
+    path = Path(image_path).with_suffix(".json")
+    write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
