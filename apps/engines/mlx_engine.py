@@ -4,13 +4,13 @@ Torch checkpoints are converted once and cached (mlx_cache). `quantize` (4 or 8 
 linear layers of the DiT, its guide and the decoder after loading; the encoder stays in floating point.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001  (rae_mlx is imported before mlx.core on purpose)
 
 from typing import Any
 
+import rae_mlx  # noqa: F401  (first, before mlx.core: on Linux this lets MLX use the system OpenBLAS)
 import mlx.core as mx
 import numpy as np
-
 from rae_mlx import RAE, Sampler, guided_velocity, load_model, load_stats, quantize_model
 from rae_mlx.memory import release
 from rae_mlx.rae import decode_latents
