@@ -39,7 +39,7 @@ def test_matches_torch_with_the_same_weights(config):
     with torch.no_grad():
         want = tmodel(torch.from_numpy(x), torch.from_numpy(t), torch.from_numpy(y)).numpy()
     got = np.asarray(mmodel(mx.array(x), mx.array(t), mx.array(y)))
-    assert got.shape == want.shape and max_rel(got, want) < 2e-6
+    assert got.shape == want.shape and max_rel(got, want) < 2e-5
 
 
 def test_guidance_entry_points_match_torch():
@@ -63,7 +63,7 @@ def test_guidance_entry_points_match_torch():
     got_ag = np.asarray(mmain.forward_with_autoguidance(mx.array(x), mx.array(t), mx.array(y), 1.5, mguide, (0.1, 0.9)))
     got_eff = np.asarray(guided_velocity(mmain, mx.array(y[:2]), GuidanceConfig("cfg", 3.0, 0.0, 0.9))(
         mx.array(x[:2]), mx.array(t[:2])))
-    assert max_rel(got_cfg, want_cfg) < 2e-6 and max_rel(got_ag, want_ag) < 2e-6 and max_rel(got_eff, want_eff) < 2e-6
+    assert max_rel(got_cfg, want_cfg) < 2e-5 and max_rel(got_ag, want_ag) < 2e-5 and max_rel(got_eff, want_eff) < 2e-5
     assert np.allclose(got_eff, got_cfg[:2], atol=1e-5)
 
 
@@ -115,4 +115,4 @@ def test_force_drop_ids_select_the_null_class():
         want = tmodel(*(torch.from_numpy(a) for a in (x, t, y, drop))).numpy()
     got = np.asarray(mmodel(mx.array(x), mx.array(t), mx.array(y), mx.array(drop)))
     null = np.asarray(mmodel(mx.array(x), mx.array(t), mx.array([5, 2])))
-    assert max_rel(got, want) < 2e-6 and np.allclose(got, null, atol=1e-6)
+    assert max_rel(got, want) < 2e-5 and np.allclose(got, null, atol=1e-5)
