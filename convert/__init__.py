@@ -13,10 +13,11 @@ atomically, in torch or MLX layout.
 
 __version__ = "0.1.0"
 
+from rae_spec.state_dict import CheckpointError  # noqa: E402
+
 from .conversion import Plan, convert_file, parse_direction, plan  # noqa: E402
 from .layout import TABLE, change_layout, layout_plan  # noqa: E402
 from .sources import Source, open_source  # noqa: E402
-from .state_dict import CheckpointError  # noqa: E402
 from .torch_pickle import TorchPickleError, UnsafeGlobalError  # noqa: E402
 from .verify import VerifyReport, verify  # noqa: E402
 

@@ -21,11 +21,11 @@ import numpy as np
 
 from rae_spec.configs import StatsConfig, to_dict, to_json
 from rae_spec.parameters import expected_parameters
+from rae_spec.state_dict import CheckpointError, match_state_dict, summarize
 
 from . import __version__, safetensors_io
 from .layout import IDENTITY, LAYOUTS, change_layout, layout_plan
 from .sources import Source, open_source, stats_config
-from .state_dict import CheckpointError, match_state_dict, summarize
 
 FORMAT = "rae-mlx/model"
 DTYPES = ("float32", "float16", "bfloat16")

@@ -28,10 +28,10 @@ import numpy as np
 
 from rae_spec.configs import DecoderConfig, RAEConfig, StatsConfig, from_json
 from rae_spec.hf import encoder_config_from_hf, load_encoder_config
+from rae_spec.state_dict import CheckpointError, unwrap_state_dict
 from rae_spec.tables import sincos_2d
 
 from . import safetensors_io, torch_pickle
-from .state_dict import CheckpointError, unwrap_state_dict
 
 DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
 DIFFUSERS_ATTENTION = {"to_q": "attention.query", "to_k": "attention.key", "to_v": "attention.value",

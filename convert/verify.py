@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, StatsConfig
-
-from .state_dict import CheckpointError
+from rae_spec.state_dict import CheckpointError
 
 
 @dataclass(frozen=True)

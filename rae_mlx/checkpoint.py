@@ -20,10 +20,10 @@ import numpy as np
 from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
 from rae_convert.layout import change_layout, layout_plan
-from rae_convert.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
 
 from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, from_json
 from rae_spec.hf import load_encoder_config
+from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
 
 # Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles,
 # the random Fourier frequencies of the time embedding).

@@ -18,9 +18,9 @@ from typing import Any
 import mlx.core as mx
 from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
-from rae_convert.state_dict import CheckpointError
 
 from rae_spec.configs import to_json
+from rae_spec.state_dict import CheckpointError
 
 BITS = (2, 3, 4, 5, 6, 8)
 FORMAT = "rae-mlx/model"

@@ -29,15 +29,11 @@ from rae_spec.configs import (
     RAEConfig,
     from_json,
 )
-from rae_spec.hf import WEIGHT_PREFIX, canonical_encoder_key, load_encoder_config
-from rae_spec.parameters import model_parameters, optional_parameters, unused_parameters
+from rae_spec.hf import load_encoder_config
+from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
 
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, unreadable, unsafe, or holds the wrong model. The message says which."""
-
-
-WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+__all__ = ["CheckpointError", "build_model", "load_into", "load_model", "load_stats", "match_state_dict",
+           "read_checkpoint", "unwrap_state_dict"]
 
 
 def read_checkpoint(path: str | Path) -> Any:
@@ -69,105 +65,11 @@ def read_checkpoint(path: str | Path) -> Any:
                               f"({first})") from e
 
 
-def unwrap_state_dict(obj: Any, path: str | Path = "<checkpoint>") -> dict[str, torch.Tensor]:
-    """The model state dict inside a checkpoint object: EMA weights when present, then 'model' /
-    'state_dict', else the object itself; `module.` / `_orig_mod.` prefixes stripped."""
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
-    for key in ("ema", "model", "state_dict"):
-        if isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    out = {}
-    for k, v in obj.items():
-        if not isinstance(v, torch.Tensor):
-            continue
-        while k.startswith(WRAPPER_PREFIXES):
-            k = k.split(".", 1)[1]
-        out[k] = v
-    if not out:
-        raise CheckpointError(f"{path} contains no tensors")
-    return out
-
-
-def _locate_prefix(sd: dict[str, torch.Tensor], expected: dict[str, tuple]) -> str:
-    """'' if the keys are already top-level, else the prefix under which the expected keys sit
-    (e.g. 'decoder.' in a whole-RAE stage-1 checkpoint, 'encoder.encoder.' for its DINOv2)."""
-    if any(k in sd for k in expected):
-        return ""
-    anchor = max(expected, key=len)
-    for k in sd:
-        if k.endswith("." + anchor):
-            return k[: -len(anchor)]
-    return ""
-
-
-def _summarize(config: Any) -> str:
-    name = type(config).__name__
-    if isinstance(config, DiTDHConfig):
-        return f"{name}(hidden {list(config.hidden_size)}, depth {list(config.depth)}, input {config.input_size})"
-    if isinstance(config, DecoderConfig):
-        return f"{name}(width {config.hidden_size}, {config.num_layers} layers, {config.num_patches} tokens)"
-    if isinstance(config, EncoderConfig):
-        return f"{name}({config.kind}, width {config.hidden_size}, {config.num_layers} layers)"
-    return name
-
-
-def _first(items, n: int = 5) -> str:
-    items = list(items)
-    shown = ", ".join(items[:n])
-    return shown + (f", ... ({len(items) - n} more)" if len(items) > n else "")
-
-
-def match_state_dict(sd: dict[str, torch.Tensor], config: Any, path: str | Path = "<checkpoint>",
-                     ) -> dict[str, torch.Tensor]:
-    """Select, check and complete the tensors for `config`; raise CheckpointError listing the first
-    missing / unexpected keys and shape mismatches, with counts, and the config that was expected."""
-    expected = model_parameters(config)
-    unused, optional = unused_parameters(config), optional_parameters(config)
-    if isinstance(config, EncoderConfig):  # files written by transformers >= 5 use renamed modules
-        sd = {canonical_encoder_key(k, config.kind): v for k, v in sd.items()}
-    elif isinstance(config, RAEConfig):
-        kind = config.encoder.kind
-        sd = {canonical_encoder_key(k, kind) if k.startswith("encoder.") else k: v for k, v in sd.items()}
-    if isinstance(config, EncoderConfig) and WEIGHT_PREFIX[config.kind]:
-        prefix = WEIGHT_PREFIX[config.kind]
-        if not any(k.startswith(prefix) for k in sd):
-            located = _locate_prefix(sd, expected)
-            sd = {prefix + k[len(located):]: v for k, v in sd.items() if k.startswith(located)} if located else sd
-            if not any(k.startswith(prefix) for k in sd):  # a bare tower state dict: add the prefix
-                sd = {prefix + k: v for k, v in sd.items()}
-        sd = {k: v for k, v in sd.items() if k.startswith(prefix)}  # drop text tower / MAE decoder
-    else:
-        prefix = _locate_prefix(sd, expected)
-        if prefix:
-            sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-    sd = {k: v for k, v in sd.items() if k not in unused}
-    for key in optional:
-        if key not in sd and key in expected:
-            sd[key] = torch.zeros(expected[key])  # the reference's non-strict load leaves it at zeros
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    mismatched = [f"{k}: file {tuple(sd[k].shape)} vs expected {expected[k]}"
-                  for k in expected if k in sd and tuple(sd[k].shape) != tuple(expected[k])]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (first: {_first(missing)})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (first: {_first(unexpected)})")
-        if mismatched:
-            parts.append(f"{len(mismatched)} shape mismatches (first: {_first(mismatched, 3)})")
-        raise CheckpointError(f"{path} does not match the expected {_summarize(config)}: " + "; ".join(parts)
-                              + ". Is it the right file for this model?")
-    return {k: sd[k] for k in expected}
-
-
 def load_into(module: nn.Module, sd: dict[str, torch.Tensor], config: Any,
               path: str | Path = "<checkpoint>") -> nn.Module:
     tensors = match_state_dict(sd, config, path)
     target = module.state_dict()
-    module.load_state_dict({k: v.to(target[k].dtype) for k, v in tensors.items()}, strict=True)
+    module.load_state_dict({k: torch.as_tensor(v).to(target[k].dtype) for k, v in tensors.items()}, strict=True)
     return module
 
 
@@ -210,15 +112,9 @@ def _from_layout(sd: dict[str, torch.Tensor], config: Any, metadata: dict[str, s
     if metadata.get("layout", "torch") != "mlx":
         return sd
     from rae_convert.layout import change_layout, layout_plan
-    from rae_convert.state_dict import CheckpointError as ConvertError
-    from rae_convert.state_dict import match_state_dict as match_any
 
     shapes = {k: e.shape("mlx") for k, e in layout_plan(config).items()}
-    try:
-        tensors = match_any(sd, config, path, shapes=shapes)
-    except ConvertError as e:
-        raise CheckpointError(str(e)) from e
-    tensors = {k: torch.as_tensor(v) for k, v in tensors.items()}
+    tensors = {k: torch.as_tensor(v) for k, v in match_state_dict(sd, config, path, shapes=shapes).items()}
     return change_layout(tensors, config, "mlx", "torch")
 
 

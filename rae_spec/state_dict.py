@@ -1,9 +1,9 @@
-"""Finding a model's tensors inside any checkpoint object, backend-neutral (numpy or mx arrays).
+"""Finding a model's tensors inside any checkpoint object, backend-neutral (numpy, torch or mx arrays).
 
-The same rules as rae_torch.checkpoint: EMA weights preferred ({'ema'} then {'model'} / {'state_dict'}),
-`module.` / `_orig_mod.` prefixes stripped, a model located inside a larger one (a whole-RAE stage-1
-checkpoint), unused keys dropped, a missing decoder `trainable_cls_token` filled with zeros, and every
-key and shape checked against rae_spec's manifest, with errors that say what is wrong.
+One set of rules for every loader (rae_torch, rae_mlx, rae_convert): EMA weights preferred ({'ema'}, then
+{'model'} / {'state_dict'}), `module.` / `_orig_mod.` prefixes stripped, a model located inside a larger one
+(a whole-RAE stage-1 checkpoint), unused keys dropped, a missing decoder `trainable_cls_token` filled with
+zeros, and every key and shape checked against rae_spec's manifest, with errors that say what is wrong.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig
-from rae_spec.hf import WEIGHT_PREFIX, canonical_encoder_key
-from rae_spec.parameters import model_parameters, optional_parameters, unused_parameters
+from .configs import DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig
+from .hf import WEIGHT_PREFIX, canonical_encoder_key
+from .parameters import model_parameters, optional_parameters, unused_parameters
 
 
 class CheckpointError(ValueError):
