@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from .atomic import atomic_path
+from rae_spec.files import atomic_path
+
 from .errors import UserError
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from rae_spec.configs import to_dict
+from rae_spec.files import write_text
 
 from . import __version__
-from .atomic import write_text
 from .errors import UserError
 from .images import png_text
 

@@ -10,9 +10,9 @@ import click
 import numpy as np
 
 from rae_spec.configs import to_dict
+from rae_spec.files import atomic_path
 
 from . import __version__, reference_yaml
-from .atomic import atomic_path
 from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store

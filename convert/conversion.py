@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from rae_spec.configs import StatsConfig, to_dict, to_json
+from rae_spec.files import write_text
 from rae_spec.parameters import expected_parameters
 from rae_spec.state_dict import CheckpointError, match_state_dict, summarize
 
@@ -232,7 +233,7 @@ def convert_file(src: str | Path, dst: str | Path, config: Any = None, direction
     else:
         tensors, bf16 = _cast(p.tensors, p.rows)
         safetensors_io.write(dst / "model.safetensors", tensors, meta, bf16=bf16)
-        safetensors_io.write_text(dst / "config.json", to_json(p.config))
+        write_text(dst / "config.json", to_json(p.config))
     if p.stats:
         safetensors_io.write(dst / "stats.safetensors", p.stats, {**meta, "config_type": "StatsConfig"})
     return p

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import mmap
-import os
 import struct
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rae_spec.files import atomic_write
 
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
           "I16": np.int16, "I8": np.int8, "U8": np.uint8, "U16": np.uint16, "U32": np.uint32, "U64": np.uint64,
@@ -86,26 +86,6 @@ def read(path: str | Path, keep_bf16_bits: bool = False) -> tuple[dict[str, np.n
             arr = np.frombuffer(raw, dtype=dtype, count=count, offset=start + lo).reshape(shape).copy()
             out[name] = bf16_to_f32(arr) if (bf16 and not keep_bf16_bits) else arr
     return out, metadata
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call write(tmp_path) for a temp file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None,

@@ -68,7 +68,8 @@ def save_model(model: nn.Module, folder: str | Path, config: Any, provenance: di
     """Write `folder`/config.json and `folder`/model.safetensors (MLX layout, quantization recorded in
     the metadata), each atomically (temp file + rename)."""
     from rae_convert import __version__ as converter_version
-    from rae_convert.safetensors_io import atomic_write, write_text
+
+    from rae_spec.files import atomic_write, write_text
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

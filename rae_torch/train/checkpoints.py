@@ -9,41 +9,21 @@ from the newest one automatically; SIGTERM makes the loop save at the next step 
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from rae_spec.files import atomic_write
+
 from ..checkpoint import CheckpointError, read_checkpoint
 from .distributed import is_fsdp
 
 FORMAT = "rae-train/1"
 _NAME = re.compile(r"^step-(\d+)\.pt$")
-
-
-def atomic_write(path: str | Path, write) -> Path:
-    """Run write(tmp_path) on a temp file in the target folder, fsync it, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:

@@ -155,7 +155,7 @@ def test_interrupt_leaves_no_partial_files(rae, monkeypatch, tmp_path):
 
 
 def test_interrupt_while_writing_removes_the_temporary_file(tmp_path):
-    from rae_apps.atomic import atomic_path
+    from rae_spec.files import atomic_path
 
     with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "a.png") as tmp:
         tmp.write_bytes(b"half")

@@ -244,7 +244,7 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temp_files(tmp_path, mon
     def bad_replace(src, dst):
         raise Boom("disk full")
 
-    monkeypatch.setattr(safetensors_io.os, "replace", bad_replace)
+    monkeypatch.setattr("os.replace", bad_replace)
     with pytest.raises(Boom):
         safetensors_io.write(target, {"a": np.zeros(3, np.float32)})
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
