@@ -25,6 +25,23 @@ def _blocks(cfg, widths_heads) -> nn.ModuleList:
     )
 
 
+def _init_dit(model: nn.Module, embedders: tuple[PatchEmbed, ...]) -> None:
+    """Special cases shared by both DiTs: patch embedders initialized like a Linear (Xavier on the
+    flattened kernel), label table and time MLP N(0, 0.02), adaLN and output layers zero."""
+    for emb in embedders:
+        nn.init.xavier_uniform_(emb.proj.weight.data.view(emb.proj.weight.shape[0], -1))
+        nn.init.zeros_(emb.proj.bias)
+    nn.init.normal_(model.y_embedder.embedding_table.weight, std=0.02)
+    nn.init.normal_(model.t_embedder.mlp[0].weight, std=0.02)
+    nn.init.normal_(model.t_embedder.mlp[2].weight, std=0.02)
+    for block in model.blocks:
+        nn.init.zeros_(block.adaLN_modulation[-1].weight)
+        nn.init.zeros_(block.adaLN_modulation[-1].bias)
+    for layer in (model.final_layer.adaLN_modulation[-1], model.final_layer.linear):
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
+
+
 class DiTDH(nn.Module):
     def __init__(self, config: DiTDHConfig):
         super().__init__()
@@ -51,18 +68,7 @@ class DiTDH(nn.Module):
 
     def initialize_weights(self) -> None:
         """Training-from-scratch init of the reference (PyTorch Linear defaults elsewhere)."""
-        for emb in (self.x_embedder, self.s_embedder):
-            nn.init.xavier_uniform_(emb.proj.weight.data.view(emb.proj.weight.shape[0], -1))
-            nn.init.zeros_(emb.proj.bias)
-        nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
-        nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
-        nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
-        for block in self.blocks:
-            nn.init.zeros_(block.adaLN_modulation[-1].weight)
-            nn.init.zeros_(block.adaLN_modulation[-1].bias)
-        for layer in (self.final_layer.adaLN_modulation[-1], self.final_layer.linear):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        _init_dit(self, (self.x_embedder, self.s_embedder))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
                 force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -127,22 +133,12 @@ class LightningDiT(nn.Module):
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
+        """The reference's init: Xavier-uniform for every Linear first, then the DiT special cases."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
-        w = self.x_embedder.proj.weight
-        nn.init.xavier_uniform_(w.data.view(w.shape[0], -1))
-        nn.init.zeros_(self.x_embedder.proj.bias)
-        nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
-        nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
-        nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
-        for block in self.blocks:
-            nn.init.zeros_(block.adaLN_modulation[-1].weight)
-            nn.init.zeros_(block.adaLN_modulation[-1].bias)
-        for layer in (self.final_layer.adaLN_modulation[-1], self.final_layer.linear):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        _init_dit(self, (self.x_embedder,))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
                 force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
