@@ -3,15 +3,15 @@
     python bench/bench_mlx_torch.py                 # everything (about 10 minutes on 2 CPU cores)
     python bench/bench_mlx_torch.py --quick         # batch 1 only
 
-torch and MLX (with the system OpenBLAS on Linux, rae_mlx.blas) run in one child process and are timed in
-turns (best of 3 at batch 1, one run at batch 8), so a machine shared with other work slows both alike; a
-second child runs MLX with the BLAS bundled in its wheel (RAE_MLX_OPENBLAS=0; a reduced set because it is
-slow). Each measures its sgemm throughput (2048^3 float32 matmul) in the same way, so the achieved GFLOP/s
+torch and MLX (with the system OpenBLAS on Linux, rae_mlx.blas) each run alone in a child process, one
+after the other (best of 3 at batch 1, one run at batch 8): in one process their thread pools fight over the
+cores. A third child runs MLX with the BLAS bundled in its wheel (RAE_MLX_OPENBLAS=0; a reduced set because
+it is slow). Each measures its sgemm throughput (2048^3 float32 matmul) in the same way, so the achieved GFLOP/s
 of each model can be read against what the machine's BLAS does.
 FLOPs per image (reference-spec §10): DiT^DH-XL forward 323.2 GFLOP, DiT^DH-S 97 (autoguidance guide),
 ViT-XL decoder 221.6; classifier-free guidance runs the doubled batch. One "step" is one guided velocity
 evaluation, as a sampler calls it. Peak memory: MLX's allocator peak per phase (mx.get_peak_memory);
-torch on CPU has no allocator statistics, so the shared process's max RSS so far is shown instead.
+torch on CPU has no allocator statistics, so its process's max RSS so far is shown instead.
 """
 
 from __future__ import annotations
@@ -64,85 +64,116 @@ def alternate(fns: dict[str, callable], repeats: int, warmup: int) -> dict[str, 
     return best
 
 
-def child_pair(args) -> dict:
-    """torch and MLX (with the system OpenBLAS) in one process, measured in turns."""
-    import rae_mlx  # noqa: I001  (first: picks the BLAS)
-    import mlx.core as mx
-    import torch
+class TorchSide:
+    """How the benchmark drives rae_torch."""
 
-    from rae_mlx.sampling import Sampler
-    from rae_mlx.sampling import guided_velocity as mlx_guided
+    name = "torch"
+
+    def __init__(self):
+        import torch
+
+        import rae_torch
+        from rae_torch.sampling import guided_velocity
+
+        torch.set_grad_enabled(False)
+        self.torch, self.rae, self.guided = torch, rae_torch, guided_velocity
+        self.info = {"threads": torch.get_num_threads()}
+
+    def build(self, config):
+        return self.rae.build_model(config).eval()
+
+    def array(self, a: np.ndarray):
+        return self.torch.from_numpy(a)
+
+    def run(self, fn) -> None:
+        fn()
+
+    def peak_gb(self) -> float:  # CPU torch has no allocator statistics: the process's max RSS so far
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+    def reset_peak(self) -> None:
+        pass
+
+
+class MLXSide:
+    """How the benchmark drives rae_mlx (with the system OpenBLAS on Linux, see rae_mlx.blas)."""
+
+    name = "mlx"
+
+    def __init__(self):
+        import rae_mlx  # noqa: I001  (first: picks the BLAS)
+        import mlx.core as mx
+
+        from rae_mlx.sampling import guided_velocity
+
+        self.mx, self.rae, self.guided = mx, rae_mlx, guided_velocity
+        self.info = {"blas": rae_mlx.blas.status, "blas_library": rae_mlx.blas.loaded}
+
+    def build(self, config):
+        model = self.rae.build_model(config)
+        self.mx.eval(model.parameters())
+        return model
+
+    def array(self, a: np.ndarray):
+        return self.mx.array(a)
+
+    def run(self, fn) -> None:
+        self.mx.eval(fn())
+
+    def peak_gb(self) -> float:
+        return self.mx.get_peak_memory() / 1e9
+
+    def reset_peak(self) -> None:
+        self.mx.reset_peak_memory()
+
+
+def child_backend(args, side) -> dict:
+    """One backend alone in its process (two backends in one process fight over the cores: OpenBLAS
+    worker threads keep spinning while torch's OpenMP threads run, which slowed torch 3x here)."""
     from rae_spec import GuidanceConfig, SamplerConfig, get_model
-    from rae_torch.sampling import guided_velocity as torch_guided
 
-    torch.set_grad_enabled(False)
-    out: dict = {"torch": {"threads": torch.get_num_threads(), "cases": {}},
-                 "mlx": {"blas": rae_mlx.blas.status, "blas_library": rae_mlx.blas.loaded, "cases": {}}}
-    ta, tb = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    ma, mb = mx.random.normal((2048, 2048)), mx.random.normal((2048, 2048))
-    mx.eval(ma, mb)
-    sg = alternate({"torch": lambda: torch.mm(ta, tb), "mlx": lambda: mx.eval(ma @ mb)}, 5, 1)
-    for k in sg:
-        out[k]["sgemm_gflops"] = 2 * 2048**3 / sg[k] / 1e9
-
-    def rss() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # GB (ru_maxrss is KiB on Linux)
-
-    def record(case: str, secs: dict[str, float], gflop: float, mlx_peak: float) -> None:
-        out["torch"]["cases"][case] = {"seconds": secs["torch"], "gflop": gflop, "peak_gb": rss()}
-        out["mlx"]["cases"][case] = {"seconds": secs["mlx"], "gflop": gflop, "peak_gb": mlx_peak}
-        print(f"  {case}: torch {secs['torch']:.2f} s, mlx {secs['mlx']:.2f} s", flush=True)
-
-    models = {}
-    for name in ("dit-dh-xl-256", "dit-dh-s-256-guidance"):
-        config = get_model(name).config
-        models[name] = (rae_torch_build(config), rae_mlx.build_model(config))
-        mx.eval(models[name][1].parameters())
-    (t_main, m_main), (t_guide, m_guide) = models["dit-dh-xl-256"], models["dit-dh-s-256-guidance"]
+    out: dict = {**side.info, "cases": {}}
     rng = np.random.default_rng(0)
+    a, b = side.array(rng.standard_normal((2048, 2048), dtype=np.float32)), side.array(
+        rng.standard_normal((2048, 2048), dtype=np.float32))
+    out["sgemm_gflops"] = 2 * 2048**3 / alternate({"mm": lambda: side.run(lambda: a @ b)}, 5, 1)["mm"] / 1e9
+
+    def record(case: str, secs: float, gflop: float) -> None:
+        out["cases"][case] = {"seconds": secs, "gflop": gflop, "peak_gb": side.peak_gb()}
+        print(f"  {side.name} {case}: {secs:.2f} s", flush=True)
+
+    main, guide = side.build(get_model("dit-dh-xl-256").config), side.build(get_model("dit-dh-s-256-guidance").config)
     for batch, mode in dit_cases(args.quick):
         x = rng.standard_normal((batch, 768, 16, 16), dtype=np.float32)
-        labels = rng.integers(0, 1000, batch)
+        labels = side.array(rng.integers(0, 1000, batch))
         guidance = GuidanceConfig(mode, 1.5) if mode != "none" else None
-        tv = torch_guided(t_main, torch.from_numpy(labels), guidance, t_guide if mode == "autoguidance" else None)
-        mv = mlx_guided(m_main, mx.array(labels), guidance, m_guide if mode == "autoguidance" else None)
-        tx, tt = torch.from_numpy(x), torch.full((batch,), 0.5)
-        mxx, mt = mx.array(x), mx.full((batch,), 0.5)
-        mx.reset_peak_memory()
+        v = side.guided(main, labels, guidance, guide if mode == "autoguidance" else None)
+        xs, ts = side.array(x), side.array(np.full((batch,), 0.5, np.float32))
+        side.reset_peak()
         reps, warm = (3, 1) if batch == 1 else (1, 0)
-        secs = alternate({"torch": lambda tv=tv, tx=tx, tt=tt: tv(tx, tt),
-                          "mlx": lambda mv=mv, mxx=mxx, mt=mt: mx.eval(mv(mxx, mt))}, reps, warm)
-        record(f"dit b{batch} {mode}", secs, flops("dit", batch, mode), mx.get_peak_memory() / 1e9)
+        secs = alternate({"f": lambda v=v, xs=xs, ts=ts: side.run(lambda: v(xs, ts))}, reps, warm)["f"]
+        record(f"dit b{batch} {mode}", secs, flops("dit", batch, mode))
 
-    # mx.compile of the per-step function: three Euler steps with CFG, eager vs compiled, in turns.
-    x = mx.array(rng.standard_normal((1, 768, 16, 16), dtype=np.float32))
-    guidance = GuidanceConfig("cfg", 1.5)
-    runs = {c: (lambda c=c, m=m_main: Sampler(SamplerConfig(num_steps=4), 6.928, compile=c).sample(
-        x, mlx_guided(m, mx.array([207]), guidance))) for c in (False, True)}
-    secs = alternate(runs, 2, 1)
-    out["mlx"]["compile"] = {"eager_s": secs[False], "compiled_s": secs[True], "gflop": 3 * flops("dit", 1, "cfg")}
-    print(f"  3 CFG steps: eager {secs[False]:.2f} s, compiled {secs[True]:.2f} s", flush=True)
-    del models, t_main, m_main, t_guide, m_guide, runs
-    mx.clear_cache()
+    if side.name == "mlx":  # mx.compile of the per-step function: three Euler steps with CFG, eager vs compiled
+        from rae_mlx.sampling import Sampler
 
-    config = get_model("decoder-dinov2-b-xl-256").config
-    t_dec, m_dec = rae_torch_build(config), rae_mlx.build_model(config)
-    mx.eval(m_dec.parameters())
+        x = side.array(rng.standard_normal((1, 768, 16, 16), dtype=np.float32))
+        g = GuidanceConfig("cfg", 1.5)
+        runs = {c: (lambda c=c, m=main: Sampler(SamplerConfig(num_steps=4), 6.928, compile=c).sample(
+            x, side.guided(m, side.array(np.array([207])), g))) for c in (False, True)}
+        secs = alternate(runs, 2, 1)
+        out["compile"] = {"eager_s": secs[False], "compiled_s": secs[True], "gflop": 3 * flops("dit", 1, "cfg")}
+        print(f"  3 CFG steps: eager {secs[False]:.2f} s, compiled {secs[True]:.2f} s", flush=True)
+    del main, guide
+
+    dec = side.build(get_model("decoder-dinov2-b-xl-256").config)
     for batch in ([1] if args.quick else [1, 8]):
-        tokens = rng.standard_normal((batch, 256, 768), dtype=np.float32)
-        tt, mt = torch.from_numpy(tokens), mx.array(tokens)
-        mx.reset_peak_memory()
+        tokens = side.array(rng.standard_normal((batch, 256, 768), dtype=np.float32))
+        side.reset_peak()
         reps, warm = (3, 1) if batch == 1 else (1, 0)
-        secs = alternate({"torch": lambda tt=tt: t_dec.unpatchify(t_dec(tt)),
-                          "mlx": lambda mt=mt: mx.eval(m_dec.unpatchify(m_dec(mt)))}, reps, warm)
-        record(f"decoder b{batch}", secs, flops("decoder", batch), mx.get_peak_memory() / 1e9)
+        secs = alternate({"f": lambda t=tokens: side.run(lambda: dec.unpatchify(dec(t)))}, reps, warm)["f"]
+        record(f"decoder b{batch}", secs, flops("decoder", batch))
     return out
-
-
-def rae_torch_build(config):
-    from rae_torch import build_model
-
-    return build_model(config).eval()
 
 
 def child_mlx_reference_blas(args) -> dict:
@@ -193,7 +224,7 @@ def report(results: dict[str, dict]) -> str:
     compile_row = results["mlx"].get("compile")
     torch_r, mlx_r, ref_r = results["torch"], results["mlx"], results.get("mlx-reference-blas")
     lines = [f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load {load_average()}",
-             f"torch threads {torch_r['threads']}; MLX BLAS: {mlx_r['blas']}",
+             f"torch threads {torch_r['threads']}; MLX BLAS: {mlx_r['blas']}; each backend in its own process",
              "sgemm 2048^3 float32: " + ", ".join(
                  f"{name} {r['sgemm_gflops']:.1f} GFLOP/s" for name, r in results.items()), ""]
     head = (f"{'case':32s} {'torch s':>8s} {'mlx s':>8s} {'mlx/torch':>9s} {'torch GF/s':>10s} {'mlx GF/s':>9s} "
@@ -219,8 +250,8 @@ def report(results: dict[str, dict]) -> str:
                      f"(compiled/eager {compiled / eager:.2f})")
     lines.append("")
     lines.append("mlx/torch < 1 means MLX is faster. GF/s = GFLOP per second achieved; %sgemm = that as a share of "
-                 "the same backend's 2048^3 sgemm. torch RSS = max RSS so far of the process that holds both backends' "
-                 "models (CPU torch has no allocator statistics); mlx peak = MLX allocator peak during the case.")
+                 "the same backend's 2048^3 sgemm. torch RSS = max RSS so far of the torch process (CPU torch has no "
+                 "allocator statistics); mlx peak = MLX allocator peak during the case.")
     return "\n".join(lines)
 
 
@@ -229,16 +260,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="batch 1 only")
     ap.add_argument("--no-reference-blas", action="store_true", help="skip the MLX run with its bundled BLAS")
     ap.add_argument("--json", default=None, help="also write the raw results here")
-    ap.add_argument("--child", choices=["pair", "reference-blas"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["torch", "mlx", "reference-blas"], help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     setup_paths()
     if args.child:
-        result = child_pair(args) if args.child == "pair" else child_mlx_reference_blas(args)
+        if args.child == "reference-blas":
+            result = child_mlx_reference_blas(args)
+        else:
+            result = child_backend(args, TorchSide() if args.child == "torch" else MLXSide())
         Path(args.out).write_text(json.dumps(result))
         return
-    pair = run_child("pair", args, {}, [])
-    results = {"torch": pair["torch"], "mlx": pair["mlx"]}
+    results = {name: run_child(name, args, {}, []) for name in ("torch", "mlx")}
     if not args.no_reference_blas and sys.platform.startswith("linux"):
         results["mlx-reference-blas"] = run_child("reference-blas", args, {"RAE_MLX_OPENBLAS": "0"}, [])
     print()
