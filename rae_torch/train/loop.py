@@ -8,6 +8,7 @@ A stage subclasses `Trainer` and provides `build()` (models, optimizers, dataset
 
 from __future__ import annotations
 
+import abc
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ log = logging.getLogger("rae.train")
 Callback = Callable[["Trainer", int], None]
 
 
-class Trainer:
+class Trainer(abc.ABC):
     stage = "train"
 
     def __init__(self, config: Any, runtime: distributed.Runtime | None = None,
@@ -65,20 +66,22 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- subclass hooks
 
+    @abc.abstractmethod
     def build(self) -> None:
-        raise NotImplementedError
+        """Create model, EMA, optimizer, schedule and dataset (the attributes listed in __init__)."""
 
+    @abc.abstractmethod
     def train_step(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """One optimizer step over the micro-batches of a global batch; returns the metrics to log."""
 
-    def sample(self, tracker: Tracker) -> None:
+    def sample(self, tracker: Tracker) -> None:  # noqa: B027  (optional hook: no grid by default)
         """Write a sample grid (called on every rank every `sample_every` steps)."""
 
     def extra_state(self) -> dict[str, Any]:
         return {}
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        pass
+    def load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027  (optional hook)
+        """Restore what `extra_state` saved (nothing by default)."""
 
     def export(self) -> Path | None:
         return None
