@@ -7,7 +7,8 @@ the reference's sample_ddp.py where its two sampling scripts differ:
   method other than `autoguidance` is classifier-free guidance. The interval is read from `t_min` /
   `t-min` (and `t_max` / `t-max`), inclusive at both ends. The autoguidance guide gets the class labels.
 - `sampler.params.num_steps` counts grid points (50 points = 49 model steps); `sampling_method`
-  defaults to dopri5 as in the reference, which rae does not provide: euler and heun2 are supported.
+  defaults to dopri5 as in the reference, an adaptive solver rae does not provide; torchdiffeq's
+  fixed-grid methods (euler, heun2, heun3, midpoint, rk4) are supported, with the same stage times.
 - the time shift is sqrt(time_dist_shift_dim / time_dist_shift_base), the dim defaulting to
   prod(misc.latent_size) (768*16*16 without one), the base to 4096.
 - checkpoints load raw or from their 'ema' entry; stats may lack a mean; the decoder config is the
@@ -54,7 +55,8 @@ RAE_PARAMS = {"encoder_cls", "encoder_config_path", "encoder_input_size", "encod
               "decoder_patch_size", "pretrained_decoder_path", "noise_tau", "reshape_to_2d",
               "normalization_stat_path", "eps"}
 ENCODER_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-ODE_METHODS = {"euler": "euler", "heun2": "heun", "heun": "heun"}
+ODE_METHODS = {"euler": "euler", "heun2": "heun", "heun": "heun", "heun3": "heun3", "midpoint": "midpoint",
+               "rk4": "rk4"}
 
 
 # ------------------------------------------------------------------------------------------------ YAML
@@ -378,7 +380,8 @@ def _sampler(cfg: dict, r: Resolver) -> SamplerConfig:
         method = str(p.get("sampling_method", "dopri5"))
         if method not in ODE_METHODS:
             raise UserError(f"sampler method {method!r} is not supported: rae integrates the ODE on the reference's "
-                            "fixed grid with euler or heun2; set sampler.params.sampling_method to one of them")
+                            "fixed grid with torchdiffeq's fixed-grid methods (euler, heun2, heun3, midpoint, rk4); "
+                            "set sampler.params.sampling_method to one of them")
         if p.get("reverse", False):
             raise UserError("sampler.params.reverse: True integrates data to noise; it cannot generate images")
         if method == "heun":

@@ -44,7 +44,7 @@ from .registry import load_registry, local_folder
 DEFAULT_OUTPUT = "sample-{seed}-{class}-{index}.png"
 DEFAULT_GRID = "sample-grid.png"
 PLACEHOLDERS = {"seed", "class", "index", "name"}
-SAMPLER_CHOICES = {"euler": SamplerConfig(mode="ode", method="euler"), "heun": SamplerConfig(mode="ode", method="heun"),
+SAMPLER_CHOICES = {**{m: SamplerConfig(mode="ode", method=m) for m in ("euler", "heun", "heun3", "midpoint", "rk4")},
                    "sde": SamplerConfig(mode="sde", method="euler")}
 # Options that change what is generated: a replay (--from-metadata) takes them from the record.
 JOB_OPTIONS = {"classes": "--class", "num_images": "--num-images", "seeds": "--seed", "steps": "--steps",
@@ -73,7 +73,8 @@ Examples:
 @click.option("--steps", type=click.IntRange(2), default=None,
               help="Time-grid points, counted as the reference does (50 points = 49 model steps).")
 @click.option("--sampler", type=click.Choice(list(SAMPLER_CHOICES)), default=None,
-              help="euler / heun (ODE) or sde (Euler-Maruyama) [default: the preset's].")
+              help="ODE: euler, heun (torchdiffeq's heun2), heun3, midpoint, rk4; or sde (Euler-Maruyama) "
+                   "[default: the preset's].")
 @click.option("--guidance", type=click.Choice(["none", "cfg", "autoguidance"]), default=None,
               help="Guidance method [default: the preset's].")
 @click.option("--scale", type=float, default=None, help="Guidance scale (1 = unguided).")

@@ -19,7 +19,7 @@ import numpy as np
 
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.noise import step_noise
-from rae_spec.schedule import sampling_grid
+from rae_spec.schedule import ODE_TABLEAUS, rk_combine, sampling_grid, stage_times
 
 VelocityFn = Callable[[mx.array, mx.array], mx.array]
 
@@ -84,7 +84,8 @@ def _f32(v: float) -> mx.array:
 
 
 class Sampler:
-    """Fixed-grid ODE (Euler, Heun) and SDE (Euler-Maruyama) integration on the shifted time grid.
+    """Fixed-grid ODE (Euler, Heun, Heun3, midpoint, RK4: rae_spec's tableaus) and SDE (Euler-Maruyama)
+    integration on the shifted time grid.
 
     `steps` yields the (evaluated) state after every step, so callers can show progress or stop early;
     `sample` returns the final state (optionally the whole trajectory, index 0 being the start). The
@@ -99,7 +100,7 @@ class Sampler:
     @property
     def num_function_evals(self) -> int:
         n = len(self.grid) - 1
-        return 2 * n if (self.config.mode == "ode" and self.config.method == "heun") else n
+        return n if self.config.mode == "sde" else n * len(ODE_TABLEAUS[self.config.method][0])
 
     def diffusion(self, t: float) -> float:
         c = self.config
@@ -107,7 +108,7 @@ class Sampler:
 
     def step_function(self, velocity: VelocityFn) -> Callable[..., mx.array]:
         """The per-step update as a function of arrays only (so it can be compiled):
-        euler (x, t, dt), heun (x, t, t_next, dt), sde (x, t, [t, 1 - t, D, h, sqrt(2 D h)], noise)."""
+        ODE (x, [stage times], dt) with the method's tableau, SDE (x, t, [t, 1 - t, D, h, sqrt(2 D h)], noise)."""
         if self.config.mode == "sde":
             def step(x, t, scalars, noise):
                 t_s, one_minus_t, D, h, noise_scale = scalars
@@ -115,14 +116,14 @@ class Sampler:
                 score = -(x + one_minus_t * v) / t_s
                 x = x - (v - D * score) * h
                 return x + noise_scale * noise
-        elif self.config.method == "heun":
-            def step(x, t, t_next, dt):
-                v = velocity(x, t)
-                x_pred = x + dt * v
-                return x + (0.5 * dt) * (v + velocity(x_pred, t_next))
         else:
-            def step(x, t, dt):
-                return x + dt * velocity(x, t)
+            _, A, b = ODE_TABLEAUS[self.config.method]
+
+            def step(x, times, dt):
+                ks = []
+                for t, a in zip(times, A, strict=True):
+                    ks.append(velocity(rk_combine(x, dt, a, ks), t))
+                return rk_combine(x, dt, b, ks)
         return mx.compile(step) if self.compile else step
 
     def steps(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[mx.array]:
@@ -132,14 +133,14 @@ class Sampler:
         B = x.shape[0]
         last = len(grid) - 2
         for k, (t_cur, t_next) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
-            t = mx.full((B,), t_cur, dtype=mx.float32)
             dt = t_next - t_cur  # negative: time runs from noise to data
             if self.config.mode == "sde":
+                t = mx.full((B,), t_cur, dtype=mx.float32)
                 x = step(x, t, *self._sde_inputs(x, t_cur, -dt, noise=k < last, rng=rng))
-            elif self.config.method == "heun":
-                x = step(x, t, mx.full((B,), t_next, dtype=mx.float32), _f32(dt))
             else:
-                x = step(x, t, _f32(dt))
+                c = ODE_TABLEAUS[self.config.method][0]
+                times = [mx.full((B,), ti, dtype=mx.float32) for ti in stage_times(t_cur, t_next, c)]
+                x = step(x, times, _f32(dt))
             mx.eval(x)
             yield x
 

@@ -340,20 +340,23 @@ def parse_time_dist(name: str) -> tuple[str, float, float]:
 class SamplerConfig:
     """How to integrate from noise (t = 1) to data (t ~ 0).
 
-    `num_steps` counts grid points, as the reference does: 50 points = 49 steps. ODE methods: euler,
-    heun. The SDE (Euler-Maruyama, method euler) uses diffusion D(t) = diffusion_norm * f(t) with f
-    from `diffusion_form` (sigma: f = t, constant: f = 1); its final step adds no noise.
+    `num_steps` counts grid points, as the reference does: 50 points = 49 steps. ODE methods: the
+    fixed-grid solvers of torchdiffeq the reference can call (euler, heun = heun2, heun3, midpoint,
+    rk4 = the 3/8 rule), tableaus in rae_spec.schedule.ODE_TABLEAUS. The SDE (Euler-Maruyama, method
+    euler) uses diffusion D(t) = diffusion_norm * f(t) with f from `diffusion_form` (sigma: f = t,
+    constant: f = 1); its final step adds no noise.
     """
 
     mode: Literal["ode", "sde"] = "ode"
-    method: Literal["euler", "heun"] = "euler"
+    method: Literal["euler", "heun", "heun3", "midpoint", "rk4"] = "euler"
     num_steps: int = 50
     diffusion_form: Literal["sigma", "constant"] = "sigma"
     diffusion_norm: float = 1.0
 
     def __post_init__(self) -> None:
         _check(self.mode in ("ode", "sde"), f"sampler mode must be 'ode' or 'sde', got {self.mode!r}")
-        _check(self.method in ("euler", "heun"), f"sampler method must be 'euler' or 'heun', got {self.method!r}")
+        _check(self.method in ("euler", "heun", "heun3", "midpoint", "rk4"),
+               f"sampler method must be euler, heun, heun3, midpoint or rk4, got {self.method!r}")
         _check(self.num_steps >= 2, "num_steps counts grid points and must be >= 2")
         _check(self.diffusion_form in ("sigma", "constant"),
                f"diffusion_form must be 'sigma' or 'constant', got {self.diffusion_form!r}")

@@ -14,7 +14,7 @@ import torch
 
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.noise import step_noise
-from rae_spec.schedule import sampling_grid
+from rae_spec.schedule import ODE_TABLEAUS, rk_combine, sampling_grid, stage_times
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -60,7 +60,8 @@ def guided_velocity(model: torch.nn.Module, labels: torch.Tensor, guidance: Guid
 
 
 class Sampler:
-    """Fixed-grid ODE (Euler, Heun) and SDE (Euler-Maruyama) integration on the shifted time grid.
+    """Fixed-grid ODE (Euler, Heun, Heun3, midpoint, RK4: rae_spec's tableaus) and SDE (Euler-Maruyama)
+    integration on the shifted time grid.
 
     `steps` yields the state after every step, so callers can show progress or stop early; `sample`
     returns the final state (optionally the whole trajectory, index 0 being the start).
@@ -73,7 +74,7 @@ class Sampler:
     @property
     def num_function_evals(self) -> int:
         n = len(self.grid) - 1
-        return 2 * n if (self.config.mode == "ode" and self.config.method == "heun") else n
+        return n if self.config.mode == "sde" else n * len(ODE_TABLEAUS[self.config.method][0])
 
     def diffusion(self, t: float) -> float:
         c = self.config
@@ -85,17 +86,17 @@ class Sampler:
         B = x.shape[0]
         last = len(grid) - 2
         for k, (t_cur, t_next) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
-            t = torch.full((B,), t_cur, dtype=torch.float32, device=x.device)
             dt = t_next - t_cur  # negative: time runs from noise to data
-            v = velocity(x, t)
             if self.config.mode == "sde":
-                x = self._sde_step(x, v, t_cur, -dt, noise=k < last, rng=rng)
-            elif self.config.method == "heun":
-                x_pred = x + dt * v
-                t2 = torch.full((B,), t_next, dtype=torch.float32, device=x.device)
-                x = x + (0.5 * dt) * (v + velocity(x_pred, t2))
+                t = torch.full((B,), t_cur, dtype=torch.float32, device=x.device)
+                x = self._sde_step(x, velocity(x, t), t_cur, -dt, noise=k < last, rng=rng)
             else:
-                x = x + dt * v
+                c, A, b = ODE_TABLEAUS[self.config.method]
+                ks = []
+                for ti, a in zip(stage_times(t_cur, t_next, c), A, strict=True):
+                    t = torch.full((B,), ti, dtype=torch.float32, device=x.device)
+                    ks.append(velocity(rk_combine(x, dt, a, ks), t))
+                x = rk_combine(x, dt, b, ks)
             yield x
 
     def _sde_step(self, x, v, t: float, h: float, noise: bool, rng) -> torch.Tensor:

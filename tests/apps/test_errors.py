@@ -99,7 +99,7 @@ def test_model_folder_errors(rae, tmp_path):
     (["--preset", "dit-dh-xl-265-ag"], "unknown pipeline preset 'dit-dh-xl-265-ag'; did you mean dit-dh-xl-256-ag"),
     (["--from-metadata", "x.png", "--class", "2"], "cannot be combined with --class"),
     (["--steps", "1"], "Invalid value for '--steps'"),
-    (["--sampler", "rk4"], "Invalid value for '--sampler'"),
+    (["--sampler", "dopri5"], "Invalid value for '--sampler'"),
     (["--bogus"], "No such option '--bogus'"),
 ])
 def test_unsupported_option_combinations(rae, extra, match):

@@ -96,3 +96,22 @@ def test_guidance_combinations_and_interval():
         guided_velocity(main, y, GuidanceConfig("autoguidance", 2.0))
     with pytest.raises(ValueError, match="null class"):
         guided_velocity(Linear([1.0]), y, GuidanceConfig("cfg", 2.0))
+
+
+@pytest.mark.parametrize("method, order", [("euler", 1), ("heun", 2), ("midpoint", 2), ("heun3", 3), ("rk4", 4)])
+def test_fixed_grid_methods_converge_at_their_order(method, order):
+    """Halving the step divides the error at the grid's end by about 2^order (the reference's methods are
+    torchdiffeq's fixed-grid solvers, whose tableaus rae_spec.schedule.ODE_TABLEAUS holds)."""
+    x0 = torch.linspace(-2, 2, 9, dtype=torch.float64).view(-1, 1)
+
+    def end_state(points):
+        return Sampler(SamplerConfig(method=method, num_steps=points), shift=1.0).sample(x0, exact_velocity)
+
+    # no shift: grids with 2k - 1 points refine those with k points, so all end at the same time
+    reference = Sampler(SamplerConfig(method="rk4", num_steps=641), shift=1.0).sample(x0, exact_velocity)
+    points = (6, 11, 21) if order == 4 else (11, 21, 41)  # RK4 reaches float32 time-grid rounding sooner
+    errors = [(end_state(n) - reference).abs().max().item() for n in points]
+    rates = [np.log2(errors[i] / errors[i + 1]) for i in range(2)]
+    assert all(r > order - 0.5 for r in rates), (errors, rates)
+    assert Sampler(SamplerConfig(method=method, num_steps=11), 1.0).num_function_evals == 10 * {1: 1, 2: 2, 3: 3,
+                                                                                                4: 4}[order]
