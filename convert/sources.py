@@ -60,13 +60,14 @@ class Source:
 
 
 def _read_file(path: Path) -> tuple[Any, dict[str, str]]:
+    """(object, metadata) with tensors as LazyArrays: a source is read one tensor at a time, when needed."""
     if path.suffix == ".safetensors":
         try:
-            return safetensors_io.read(path)
+            return safetensors_io.read(path, lazy=True)
         except safetensors_io.SafetensorsError as e:
             raise CheckpointError(str(e)) from e
     try:
-        return torch_pickle.load(path), {}
+        return torch_pickle.load(path, lazy=True), {}
     except torch_pickle.UnsafeGlobalError as e:
         raise CheckpointError(str(e)) from e
     except torch_pickle.TorchPickleError as e:

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .lazy_array import LazyArray
+
 
 class TorchPickleError(ValueError):
     """The file is not a torch zip checkpoint we can read, or it needs code (a global) we refuse."""
@@ -55,8 +57,20 @@ TORCH_DTYPES: dict[str, Any] = {
 }
 
 
+class _Region:
+    """Where a storage's bytes lie in the file (lazy loads): read only when a tensor is needed."""
+
+    __slots__ = ("path", "offset", "nbytes")
+
+    def __init__(self, path: Path, offset: int, nbytes: int):
+        self.path, self.offset, self.nbytes = path, offset, nbytes
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+
 class _Storage:
-    """A storage's raw bytes (a view into the mapped file) and its element type."""
+    """A storage's raw bytes (a view into the mapped file, or a _Region) and its element type."""
 
     __slots__ = ("data", "dtype")
 
@@ -96,6 +110,11 @@ def _view(storage: _Storage, offset: int, size, stride, dtype=None) -> np.ndarra
         if offset < 0 or min(stride, default=0) < 0 or (last + 1) * item > nbytes:
             raise TorchPickleError(f"tensor view (offset {offset}, size {size}, stride {stride}) lies outside its "
                                    f"storage of {nbytes // item} elements; the file is corrupt")
+        if isinstance(storage.data, _Region):
+            region = storage.data
+            contiguous = stride == tuple(int(np.prod(size[i + 1:], dtype=np.int64)) for i in range(len(size)))
+            return LazyArray(region.path, region.offset, dtype if dtype == BFLOAT16 else np_dtype, size,
+                             None if contiguous else stride, offset)
         flat = np.frombuffer(storage.data, dtype=np_dtype, count=nbytes // item)
         arr = np.lib.stride_tricks.as_strided(flat[offset:], shape=size, strides=tuple(s * item for s in stride))
         arr = np.array(arr)  # own the memory (the file mapping closes after loading)
@@ -227,8 +246,9 @@ def is_torch_zip(path: str | Path) -> bool:
     return zipfile.is_zipfile(path) and any(n.endswith("data.pkl") for n in zipfile.ZipFile(path).namelist())
 
 
-def load(path: str | Path) -> Any:
-    """The object a torch zip checkpoint holds, with tensors as numpy arrays (bfloat16 -> float32)."""
+def load(path: str | Path, lazy: bool = False) -> Any:
+    """The object a torch zip checkpoint holds, with tensors as numpy arrays (bfloat16 -> float32), or as
+    LazyArrays read on demand with `lazy` (stored members only; compressed ones are read now)."""
     path = Path(path)
     if not path.is_file():
         raise TorchPickleError(f"{path} does not exist")
@@ -261,6 +281,8 @@ def load(path: str | Path) -> Any:
                     start = _data_offset(raw, info)
                     if start + info.file_size > len(raw):
                         raise TorchPickleError(f"{path} is truncated (tensor data {name} is cut off)")
+                    if lazy:
+                        return _Region(path, start, info.file_size)
                     return memoryview(raw)[start: start + info.file_size]
                 return memoryview(zf.read(name))
 

@@ -39,17 +39,20 @@ def resolve_dtype(dtype: Any) -> mx.Dtype | None:
     return DTYPES[str(dtype)]
 
 
-def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
+def read_checkpoint(path: str | Path, lazy: bool = False) -> tuple[Any, dict[str, str]]:
     """(raw object, safetensors metadata) of a .safetensors file or a torch zip pickle. Tensors come back
-    as mx.arrays (safetensors) or numpy arrays (pickles)."""
+    as mx.arrays (safetensors) or numpy arrays (pickles); with `lazy`, as rae_convert LazyArrays of either
+    file, read one at a time by `load_into` (so a load never holds the file's tensors and the model's)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        from rae_convert.safetensors_io import SafetensorsError, read_header
+        from rae_convert.safetensors_io import SafetensorsError, read, read_header
 
         try:
             read_header(path)  # a clear message for truncated files before MLX reads them
+            if lazy:
+                return read(path, lazy=True)
             arrays, metadata = mx.load(str(path), return_metadata=True)
         except (SafetensorsError, RuntimeError, ValueError, OSError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
@@ -57,7 +60,7 @@ def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
     from rae_convert.torch_pickle import TorchPickleError, UnsafeGlobalError, load
 
     try:
-        return load(path), {}
+        return load(path, lazy=lazy), {}
     except UnsafeGlobalError as e:
         raise CheckpointError(f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle "
                               f"(global {e.global_name}). rae only loads tensors (an allow-list unpickler, as "
@@ -88,36 +91,75 @@ def build_model(config: Any) -> nn.Module:
     raise TypeError(f"no module for {type(config).__name__}")
 
 
+def keeps_float32(key: str) -> bool:
+    return any(key == s or key.endswith("." + s) or key.endswith(s) for s in KEEP_FLOAT32)
+
+
+def target_dtype(key: str, current: mx.Dtype, dtype: mx.Dtype | None) -> mx.Dtype:
+    """The dtype parameter `key` (now `current`) takes in a model cast to `dtype`."""
+    if dtype is None or not mx.issubdtype(current, mx.floating) or keeps_float32(key):
+        return current
+    return dtype
+
+
 def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
-    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping KEEP_FLOAT32 tables."""
+    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping KEEP_FLOAT32 tables.
+    Parameters already in their dtype are left as they are (no copy)."""
     dtype = resolve_dtype(dtype)
     if dtype is None:
         return module
-    params = []
-    for k, v in tree_flatten(module.parameters()):
-        keep = any(k == s or k.endswith("." + s) or k.endswith(s) for s in KEEP_FLOAT32)
-        if mx.issubdtype(v.dtype, mx.floating) and not keep:
-            v = v.astype(dtype)
-        params.append((k, v))
-    module.update(tree_unflatten(params))
+    changed = [(k, v.astype(target_dtype(k, v.dtype, dtype))) for k, v in tree_flatten(module.parameters())
+               if target_dtype(k, v.dtype, dtype) != v.dtype]
+    if changed:
+        module.update(tree_unflatten(changed))
+    return module
+
+
+def to_mx(value: Any) -> mx.array:
+    """An mx.array of a tensor from any reader: mx.array, numpy, or a LazyArray (read now; bfloat16 kept)."""
+    from rae_convert.lazy_array import LazyArray
+
+    if isinstance(value, mx.array):
+        return value
+    if isinstance(value, LazyArray) and value.stored_dtype == "bfloat16":
+        return mx.array(value.read(bf16_bits=True)).view(mx.bfloat16)
+    return mx.array(np.ascontiguousarray(np.asarray(value)))
+
+
+def load_arrays(module: nn.Module, tensors: dict[str, Any], dtype: Any = None,
+                keep_file_dtype: bool = False) -> nn.Module:
+    """Set the module's parameters from `tensors` (MLX layout, keys already checked), one tensor at a time:
+    each is read, cast to its dtype in a model of `dtype` (None: the module's current dtypes, or the file's
+    with `keep_file_dtype`) and evaluated, and its source dropped before the next, so the peak is the model
+    plus one tensor."""
+    dtype = resolve_dtype(dtype)
+    current = dict(tree_flatten(module.parameters()))
+    missing = sorted(set(current) - set(tensors))
+    unexpected = sorted(set(tensors) - set(current))
+    if missing or unexpected:
+        raise CheckpointError(f"parameters do not match the module: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    loaded = []
+    for k in list(tensors):
+        a = to_mx(tensors.pop(k))
+        want = target_dtype(k, a.dtype if keep_file_dtype else current[k].dtype, dtype)
+        if tuple(a.shape) != tuple(current[k].shape):
+            raise CheckpointError(f"{k}: shape {tuple(a.shape)}, the module has {tuple(current[k].shape)}")
+        a = a.astype(want) if a.dtype != want else a
+        mx.eval(a)
+        loaded.append((k, a))
+    module.update(tree_unflatten(loaded))
     return module
 
 
 def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
-              layout: str = "torch") -> nn.Module:
-    """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it."""
+              layout: str = "torch", dtype: Any = None) -> nn.Module:
+    """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it, each
+    tensor straight into its dtype in a model of `dtype` (None: the module's own)."""
     plan = layout_plan(config)
     shapes = {k: e.shape(layout) for k, e in plan.items()}
     tensors = match_state_dict(sd, config, path, shapes=shapes)
     tensors = change_layout(tensors, config, layout, "mlx")
-    current = dict(tree_flatten(module.parameters()))
-    weights = []
-    for k, v in tensors.items():
-        a = v if isinstance(v, mx.array) else mx.array(np.ascontiguousarray(v))
-        weights.append((k, a.astype(current[k].dtype)))
-    module.load_weights(weights, strict=True)
-    mx.eval(module.parameters())
-    return module
+    return load_arrays(module, tensors, dtype)
 
 
 def _weights_file(folder: Path) -> Path:
@@ -154,19 +196,21 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
         path = _weights_file(folder)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
-    obj, metadata = read_checkpoint(path)
+    obj, metadata = read_checkpoint(path, lazy=True)
     module = build_model(config)
+    if dtype is None and metadata.get("dtype") in ("float16", "bfloat16"):
+        dtype = metadata["dtype"]  # a half-precision file runs in its own precision
     quant = metadata.get("quantization", "none")
     if quant not in ("", "none"):
         from .quantize import load_quantized_weights
 
-        load_quantized_weights(module, obj, config, json.loads(quant), path)
+        load_quantized_weights(module, obj, config, json.loads(quant), path, dtype)
     else:
-        load_into(module, unwrap_state_dict(obj, path), config, path, layout=metadata.get("layout", "torch"))
+        sd = unwrap_state_dict(obj, path)
+        del obj  # the tensors are read and dropped one by one from here on
+        load_into(module, sd, config, path, layout=metadata.get("layout", "torch"), dtype=dtype)
     if folder is not None and isinstance(config, RAEConfig) and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
-    if dtype is None and metadata.get("dtype") in ("float16", "bfloat16"):
-        dtype = metadata["dtype"]  # a half-precision file runs in its own precision
     cast_model(module, dtype)
     return module.eval()
 

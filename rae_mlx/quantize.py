@@ -17,7 +17,7 @@ from typing import Any
 
 import mlx.core as mx
 from mlx import nn
-from mlx.utils import tree_flatten, tree_unflatten
+from mlx.utils import tree_flatten
 
 from rae_spec.configs import to_json
 from rae_spec.state_dict import CheckpointError
@@ -50,6 +50,28 @@ def quantize_model(model: nn.Module, bits: int = 8, group_size: int = 64, mode: 
     model.__dict__["_quantization"] = {"bits": bits, "group_size": group_size, "mode": mode, "layers": done}
     mx.eval(model.parameters())
     return done
+
+
+def planned_parameters(config: Any, dtype: Any = None, bits: int | None = None, group_size: int = 64,
+                       mode: str = "affine") -> tuple[list[str], dict[str, tuple[tuple[int, ...], str]]]:
+    """(quantized layer paths, {key: (shape, dtype name)}) of `config`'s model cast to `dtype` and quantized
+    to `bits` (None: not quantized), without computing anything: MLX arrays are lazy, so building, casting
+    and quantizing a module only records shapes. Converters use this to write a quantized file tensor by
+    tensor, with exactly the keys, shapes and dtypes `quantize_model` gives."""
+    from .checkpoint import build_model, cast_model
+
+    module = cast_model(build_model(config), dtype)
+    layers: list[str] = []
+    if bits is not None:
+        def predicate(path: str, m: nn.Module) -> bool:
+            ok = quantizable(m, group_size)
+            if ok:
+                layers.append(path)
+            return ok
+
+        nn.quantize(module, group_size=group_size, bits=bits, mode=mode, class_predicate=predicate)
+    shapes = {k: (tuple(v.shape), str(v.dtype).split(".")[-1]) for k, v in tree_flatten(module.parameters())}
+    return layers, shapes
 
 
 def quantization_of(model: nn.Module) -> dict[str, Any] | None:
@@ -90,9 +112,12 @@ def save_model(model: nn.Module, folder: str | Path, config: Any, provenance: di
     return atomic_write(folder / "model.safetensors", write)
 
 
-def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], config: Any, quant: dict[str, Any],
-                           path: str | Path = "<checkpoint>") -> nn.Module:
-    """Rebuild the recorded quantized layers of a fresh `module`, then load the packed weights strictly."""
+def load_quantized_weights(module: nn.Module, arrays: dict[str, Any], config: Any, quant: dict[str, Any],
+                           path: str | Path = "<checkpoint>", dtype: Any = None) -> nn.Module:
+    """Rebuild the recorded quantized layers of a fresh `module`, then load the packed weights strictly, one
+    tensor at a time (floating ones cast to `dtype` when given; the packed integers as they are)."""
+    from .checkpoint import load_arrays
+
     layers = set(quant.get("layers", ()))
     nn.quantize(module, group_size=quant["group_size"], bits=quant["bits"], mode=quant.get("mode", "affine"),
                 class_predicate=lambda p, m: p in layers)
@@ -105,7 +130,6 @@ def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], confi
         raise CheckpointError(f"{path} does not match a {quant['bits']}-bit quantized {type(config).__name__}: "
                               f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected "
                               f"(e.g. {unexpected[:3]}), {len(mismatched)} shape mismatches (e.g. {mismatched[:2]})")
-    module.update(tree_unflatten(list(arrays.items())))
+    load_arrays(module, arrays, dtype, keep_file_dtype=True)
     module.__dict__["_quantization"] = dict(quant)
-    mx.eval(module.parameters())
     return module

@@ -1,7 +1,10 @@
 """The MLX engine: rae_mlx models on the Apple GPU (or MLX's CPU backend elsewhere). Never imports torch.
 
-Torch checkpoints are converted once and cached (mlx_cache). `quantize` (4 or 8 bits) quantizes the
-linear layers of the DiT, its guide and the decoder after loading; the encoder stays in floating point.
+Models are converted once per dtype and quantization and cached (mlx_cache), so a run loads a ready file
+straight into its dtype: `quantize` (4 or 8 bits) applies to the linear layers of the DiT, its guide and the
+decoder; the encoder stays in floating point. MLX's buffer cache is released after each load, sample and
+decode, and `release("dit")` frees the DiT and guide (for --low-memory), so each phase starts from what it
+needs.
 """
 
 from __future__ import annotations  # noqa: I001  (rae_mlx is imported before mlx.core on purpose)
@@ -11,13 +14,13 @@ from typing import Any
 import rae_mlx  # noqa: F401  (first, before mlx.core: on Linux this lets MLX use the system OpenBLAS)
 import mlx.core as mx
 import numpy as np
-from rae_mlx import RAE, Sampler, guided_velocity, load_model, load_stats, quantize_model
+from rae_mlx import RAE, Sampler, guided_velocity, load_model, load_stats
 from rae_mlx.memory import release
 from rae_mlx.rae import decode_latents
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 
 from .base import StepCallback
-from .mlx_cache import mlx_weights
+from .mlx_cache import Variant, mlx_weights
 
 
 class MLXEngine:
@@ -35,14 +38,14 @@ class MLXEngine:
         self.stats: tuple[Any, Any] = (None, None)
         self.rae_config = None
         self.rae: RAE | None = None
+        self.decode_batch_size = 1  # decoder micro-batch: one image's activations at a time
 
     # ---------------------------------------------------------------------------------------------- loading
 
     def _load(self, weights, quantize: bool = True):
-        path = mlx_weights(weights.path, weights.config, self.log)
+        variant = Variant(self.dtype, self.quantize if quantize else None)
+        path = mlx_weights(weights.path, weights.config, self.log, variant)
         module = load_model(path, weights.config if path.is_file() else None, dtype=self.dtype)
-        if quantize and self.quantize:
-            quantize_model(module, bits=self.quantize)
         mx.eval(module.parameters())
         return module
 
@@ -50,12 +53,14 @@ class MLXEngine:
         self.models["dit"] = self._load(pipe.dit)
         if pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance":
             self.models["guide"] = self._load(pipe.guide)
+        release()
 
     def load_decoder(self, pipe) -> None:
         self.decoder = self._load(pipe.decoder)
         self.rae_config = pipe.rae
         if pipe.stats is not None:
             self.stats = load_stats(pipe.stats.path, tuple(pipe.rae.latent_shape))
+        release()
 
     def load_autoencoder(self, pipe) -> None:
         self.load_decoder(pipe)
@@ -81,13 +86,20 @@ class MLXEngine:
         for k, state in enumerate(Sampler(sampler, shift).steps(x, velocity, rng)):  # noqa: B007
             if on_step is not None:
                 on_step(k)
-        return np.array(state.astype(mx.float32))
+        out = np.array(state.astype(mx.float32))
+        del velocity, state
+        release()
+        return out
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         enc = self.rae_config.encoder
         images = decode_latents(self.decoder, mx.array(np.ascontiguousarray(latents, dtype=np.float32)),
-                                self.stats[0], self.stats[1], self.rae_config.eps, enc.image_mean, enc.image_std)
-        return np.array(images.astype(mx.float32))
+                                self.stats[0], self.stats[1], self.rae_config.eps, enc.image_mean, enc.image_std,
+                                self.decode_batch_size)
+        out = np.array(images.astype(mx.float32))
+        del images
+        release()
+        return out
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         z = self.rae.encode(mx.array(np.ascontiguousarray(images, dtype=np.float32)))
