@@ -84,6 +84,13 @@ def remember_sha256(path: str | Path, digest: str) -> None:
             write_text(cache_dir() / INDEX, json.dumps(index, indent=0, sort_keys=True))
 
 
+def clean_index_leftovers() -> None:
+    """Remove temp files of the hash index that a killed writer left (waits for a live writer first)."""
+    if (cache_dir() / INDEX).parent.is_dir():
+        with contextlib.suppress(OSError), _index_lock():
+            pass
+
+
 @contextlib.contextmanager
 def _index_lock():
     """Serialize updates of the hash index between processes, and remove temp files a killed writer left."""

@@ -39,12 +39,22 @@ def bf16_to_f32(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
-def f32_to_bf16(x: np.ndarray) -> np.ndarray:
-    """float32 -> bfloat16 bits (uint16), round to nearest even; NaN stays NaN."""
-    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
-    rounded = (u + (np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1)))) >> 16
-    nan = np.isnan(x)
-    return np.where(nan, (u >> 16) | np.uint32(0x40), rounded).astype(np.uint16)
+def f32_to_bf16(x: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """float32 -> bfloat16 bits (uint16), round to nearest even; NaN stays NaN. Works through `chunk` values
+    at a time, so rounding a large tensor needs little more memory than its result."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    u = x.reshape(-1).view(np.uint32)
+    out = np.empty(u.shape, dtype=np.uint16)
+    for i in range(0, u.size, chunk):
+        c = u[i:i + chunk]
+        r = (c >> 16) & np.uint32(1)
+        r += np.uint32(0x7FFF)
+        r += c
+        r >>= 16
+        nan = np.isnan(c.view(np.float32))
+        r[nan] = (c[nan] >> 16) | np.uint32(0x40)
+        out[i:i + chunk] = r
+    return out.reshape(x.shape)
 
 
 def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, str], int]:

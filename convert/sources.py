@@ -54,7 +54,7 @@ class Source:
     def sha256(self) -> str:
         h = hashlib.sha256()
         with open(self.path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 24), b""):
+            for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         return h.hexdigest()
 

@@ -41,7 +41,7 @@ from typing import Any
 from rae_spec.configs import to_dict, to_json
 from rae_spec.files import write_text
 
-from ..metadata import cache_dir, remember_sha256, sha256
+from ..metadata import cache_dir, clean_index_leftovers, remember_sha256, sha256
 
 try:
     import fcntl
@@ -225,6 +225,7 @@ def _remove_leftovers(entry: Path) -> None:
 def sweep(log: Log = lambda m: None) -> list[Path]:
     """Remove what killed conversions left (temporary folders whose variant lock is free) and entries in the
     layout before per-variant entries (model files directly under <sha256>/). Returns what was removed."""
+    clean_index_leftovers()
     root = cache_root()
     removed: list[Path] = []
     if not root.is_dir():
