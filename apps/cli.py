@@ -19,6 +19,7 @@ import click
 from . import __version__
 from .classes_cmd import classes
 from .convert_cmd import convert
+from .doctor import doctor
 from .download import download
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, is_user_error, one_line
 from .info import info
@@ -98,6 +99,7 @@ def cli() -> None:
     rae convert dit-dh-xl-256 dit-mlx/             a checkpoint -> MLX (or torch) model folder
     rae info dit-dh-xl-256-ag                      configs, sizes, cache status, memory
     rae classes retriever                          find ImageNet class ids by name
+    rae doctor                                     this machine: backend, memory, presets, a timing
     """
 
 
@@ -107,6 +109,7 @@ cli.add_command(download)
 cli.add_command(convert)
 cli.add_command(info)
 cli.add_command(classes)
+cli.add_command(doctor)
 
 
 def main() -> None:

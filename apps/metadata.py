@@ -61,6 +61,17 @@ def sha256(path: str | Path) -> str:
     return digest
 
 
+def known_sha256(path: str | Path) -> str | None:
+    """The sha256 of a file when it is known without reading it (an HF-cache blob, or remembered), else None."""
+    real = Path(path).resolve()
+    if re.fullmatch(r"[0-9a-f]{64}", real.name) and real.parent.name == "blobs":
+        return real.name
+    try:
+        return _read_index().get(_index_key(real))
+    except OSError:
+        return None
+
+
 def _index_key(real: Path) -> str:
     st = real.stat()
     return f"{real}|{st.st_size}|{st.st_mtime_ns}"

@@ -15,6 +15,7 @@ import click
 import numpy as np
 
 from rae_spec.configs import GuidanceConfig, SamplerConfig, from_dict
+from rae_spec.parameters import parameter_count
 
 from . import reference_yaml
 from .classes import vocabulary
@@ -22,6 +23,7 @@ from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .images import grid, save_png, to_uint8
+from .machine import FULL_SIZE_PARAMETERS, available_memory, choose_batch_size, precision_of, slow_path
 from .metadata import (
     FORMAT,
     GRID_FORMAT,
@@ -87,8 +89,9 @@ Examples:
 @click.option("--config", type=click.Path(path_type=Path), default=None,
               help="A reference implementation sampling YAML (stage_1, stage_2, transport, sampler, guidance, misc).")
 @backend_options
-@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
-              help="Images per forward pass (splits the work, never changes the noise).")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Images per forward pass (splits the work, never changes the noise) [default: the largest, up "
+                   "to 8, whose estimated peak memory fits the memory available].")
 @click.option("--low-memory", is_flag=True,
               help="Free the DiT before loading the decoder (lower peak memory; images are written at the end).")
 @click.option("-o", "--output", type=str, default=None,
@@ -151,8 +154,9 @@ def run(ctx: click.Context, **o: Any) -> None:
     class_ids = vocab.parse_all(o["classes"])
     seeds = list(o["seeds"]) or [secrets.randbelow(2**31)]
     n = o["num_images"]
-    work, keep = _work(generation_order(seeds, class_ids, n), o["batch_size"], replay)
-    targets = _targets(o, keep, vocab, replay)
+    order = generation_order(seeds, class_ids, n)
+    keep = _work(order, o["batch_size"] or 1, replay)[1]  # which images are written (the batch size matters
+    targets = _targets(o, keep, vocab, replay)  # only to a replay, which has its recorded one): paths checked now
 
     backend = choose_backend(o["backend"])
     if o["quantize"] is not None and backend != "mlx":
@@ -160,6 +164,13 @@ def run(ctx: click.Context, **o: Any) -> None:
     engine = make_engine(backend, o["dtype"] or "float32", int(o["quantize"]) if o["quantize"] else None, _echo)
     why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
     _echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
+    if o["batch_size"] is None:
+        o = {**o, "batch_size": _auto_batch_size(engine, pipe, len(class_ids) * n, o["low_memory"])}
+    work, keep = _work(order, o["batch_size"], replay)
+    if pipe.dit.config is not None and parameter_count(pipe.dit.config) >= FULL_SIZE_PARAMETERS:
+        slow = slow_path(engine.name, engine.device)
+        if slow:
+            _echo(f"warning: {slow}")
     if not o["seeds"]:
         _echo(f"seed: {seeds[0]} (random; pass --seed to choose)")
     files = {role: file_record(w) for role, w in pipe.weights().items()}
@@ -195,6 +206,16 @@ def run(ctx: click.Context, **o: Any) -> None:
     if o["verbose"]:
         for line in phases.summary():
             _echo(f"total {line}")
+
+
+def _auto_batch_size(engine, pipe: SamplingPipeline, images: int, low_memory: bool) -> int:
+    """The largest batch (up to 8) whose estimated peak fits the memory this engine can use; says so."""
+    precision = precision_of(engine.dtype, getattr(engine, "quantize", None))
+    batch, line = choose_batch_size(pipe, precision, images, available_memory(engine.name, engine.device),
+                                    low_memory)
+    if images > 1 or "may not fit" in line:
+        _echo(line)
+    return batch
 
 
 def _work(items: list[Item], batch_size: int, replay: dict | None) -> tuple[list[list[Item]], list[Item]]:

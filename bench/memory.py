@@ -35,10 +35,11 @@ import sys
 import time
 from pathlib import Path
 
+from rae_spec.memory import SETTINGS
+
 REPO = Path(__file__).resolve().parents[1]
 PRESET = "dit-dh-xl-256-ag"
-MLX_SETTINGS = {"float32": ("float32", None), "bfloat16": ("bfloat16", None), "float16": ("float16", None),
-                "q8": ("float32", 8), "q4": ("float32", 4)}
+MLX_SETTINGS = {name: (p.dtype, p.bits) for name, p in SETTINGS.items()}
 TORCH_SETTINGS = ("float32", "bfloat16", "float16")
 GENERATOR = "bench/memory.py weights v1"
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from rae_spec.configs import StatsConfig, to_dict, to_json
 from rae_spec.files import write_text
-from rae_spec.parameters import expected_parameters
+from rae_spec.parameters import expected_parameters, keeps_float32
 from rae_spec.state_dict import CheckpointError, match_state_dict, summarize
 
 from . import __version__, safetensors_io
@@ -31,8 +31,6 @@ from .sources import Source, open_source, stats_config
 
 FORMAT = "rae-mlx/model"
 DTYPES = ("float32", "float16", "bfloat16")
-# Tables that keep float32 in half-precision files (RoPE angles, the time embedding's frequencies).
-KEEP_FLOAT32 = ("freqs_cos", "freqs_sin", "t_embedder.W")
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def _np_dtype_name(a: np.ndarray) -> str:
 def _target_dtype(key: str, value: np.ndarray, dtype: str | None) -> str:
     if dtype is None or not np.issubdtype(value.dtype, np.floating):
         return _np_dtype_name(value)
-    if dtype != "float32" and any(key == s or key.endswith("." + s) or key.endswith(s) for s in KEEP_FLOAT32):
+    if dtype != "float32" and keeps_float32(key):
         return "float32"
     return dtype
 

@@ -23,11 +23,9 @@ from rae_convert.layout import change_layout, layout_plan
 
 from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, from_json
 from rae_spec.hf import load_encoder_config
+from rae_spec.parameters import keeps_float32
 from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
 
-# Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles,
-# the random Fourier frequencies of the time embedding).
-KEEP_FLOAT32 = ("freqs_cos", "freqs_sin", "t_embedder.W")
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 
 
@@ -91,10 +89,6 @@ def build_model(config: Any) -> nn.Module:
     raise TypeError(f"no module for {type(config).__name__}")
 
 
-def keeps_float32(key: str) -> bool:
-    return any(key == s or key.endswith("." + s) or key.endswith(s) for s in KEEP_FLOAT32)
-
-
 def target_dtype(key: str, current: mx.Dtype, dtype: mx.Dtype | None) -> mx.Dtype:
     """The dtype parameter `key` (now `current`) takes in a model cast to `dtype`."""
     if dtype is None or not mx.issubdtype(current, mx.floating) or keeps_float32(key):
@@ -102,8 +96,21 @@ def target_dtype(key: str, current: mx.Dtype, dtype: mx.Dtype | None) -> mx.Dtyp
     return dtype
 
 
+def random_model(config: Any, dtype: Any = None, bits: int | None = None, group_size: int = 64) -> nn.Module:
+    """A model of `config` with random weights (its initializers), built straight into `dtype` and quantized to
+    `bits`, one tensor at a time: the shapes and memory of the real model without its file (`rae doctor`)."""
+    from .quantize import quantize_model
+
+    module = cast_model(build_model(config), dtype)
+    if bits is not None:
+        quantize_model(module, bits=bits, group_size=group_size, evaluate=False)
+    for _, v in tree_flatten(module.parameters()):
+        mx.eval(v)  # init -> cast -> quantize of one tensor; its float32 source is freed before the next
+    return module.eval()
+
+
 def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
-    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping KEEP_FLOAT32 tables.
+    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping rae_spec's KEEP_FLOAT32 tables.
     Parameters already in their dtype are left as they are (no copy)."""
     dtype = resolve_dtype(dtype)
     if dtype is None:

@@ -31,9 +31,9 @@ def quantizable(module: nn.Module, group_size: int) -> bool:
 
 
 def quantize_model(model: nn.Module, bits: int = 8, group_size: int = 64, mode: str = "affine",
-                   skip: tuple[str, ...] = ()) -> list[str]:
+                   skip: tuple[str, ...] = (), evaluate: bool = True) -> list[str]:
     """Quantize the eligible linear layers in place; returns their paths. `skip` lists path prefixes
-    to keep in floating point."""
+    to keep in floating point. With evaluate=False the new weights stay lazy (the caller evaluates them)."""
     if bits not in BITS:
         raise ValueError(f"bits must be one of {BITS}, got {bits}")
     if group_size not in (32, 64, 128):
@@ -48,7 +48,8 @@ def quantize_model(model: nn.Module, bits: int = 8, group_size: int = 64, mode: 
 
     nn.quantize(model, group_size=group_size, bits=bits, mode=mode, class_predicate=predicate)
     model.__dict__["_quantization"] = {"bits": bits, "group_size": group_size, "mode": mode, "layers": done}
-    mx.eval(model.parameters())
+    if evaluate:
+        mx.eval(model.parameters())
     return done
 
 

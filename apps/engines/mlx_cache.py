@@ -41,7 +41,7 @@ from typing import Any
 from rae_spec.configs import to_dict, to_json
 from rae_spec.files import write_text
 
-from ..metadata import cache_dir, clean_index_leftovers, remember_sha256, sha256
+from ..metadata import cache_dir, clean_index_leftovers, known_sha256, remember_sha256, sha256
 
 try:
     import fcntl
@@ -125,6 +125,20 @@ def mlx_weights(path: Path, config: Any, log: Log = lambda m: None, variant: Var
         log(f"converting {path.name} for MLX once ({what}; cached in {entry})")
         _convert(path, entry, key, config, variant)
     return entry
+
+
+def converted(path: Path) -> list[str] | None:
+    """The settings `path` is converted to in the cache ("bfloat16", "float32-q4", ...), or None when its hash
+    is not known without reading the file (it was never used)."""
+    key = known_sha256(path)
+    if key is None:
+        return None
+    out = []
+    for entry in sorted((cache_root() / key).glob("*/entry.json")):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            m = json.loads(entry.read_text())
+            out.append(m["dtype"] + (f"-q{m['quantize']['bits']}" if m.get("quantize") else ""))
+    return out
 
 
 def _convert(path: Path, entry: Path, key: str, config: Any, variant: Variant) -> None:

@@ -15,6 +15,7 @@ import rae_mlx  # noqa: F401  (first, before mlx.core: on Linux this lets MLX us
 import mlx.core as mx
 import numpy as np
 from rae_mlx import RAE, Sampler, guided_velocity, load_model, load_stats
+from rae_mlx.checkpoint import random_model
 from rae_mlx.memory import release
 from rae_mlx.rae import decode_latents
 from rae_spec.configs import GuidanceConfig, SamplerConfig
@@ -43,7 +44,10 @@ class MLXEngine:
     # ---------------------------------------------------------------------------------------------- loading
 
     def _load(self, weights, quantize: bool = True):
-        variant = Variant(self.dtype, self.quantize if quantize else None)
+        bits = self.quantize if quantize else None
+        if weights.path is None:  # no file (rae doctor): random weights of the same shapes, in the same precision
+            return random_model(weights.config, self.dtype, bits)
+        variant = Variant(self.dtype, bits)
         path = mlx_weights(weights.path, weights.config, self.log, variant)
         module = load_model(path, weights.config if path.is_file() else None, dtype=self.dtype)
         mx.eval(module.parameters())

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rae_spec.configs import GuidanceConfig, SamplerConfig
-from rae_torch import RAE, Sampler, guided_velocity, load_model, load_stats
+from rae_torch import RAE, Sampler, build_model, guided_velocity, load_model, load_stats
 
 from .base import StepCallback
 
@@ -45,6 +45,8 @@ class TorchEngine:
     # ---------------------------------------------------------------------------------------------- loading
 
     def _load(self, weights) -> torch.nn.Module:
+        if weights.path is None:  # no file (rae doctor): random weights of the same shapes
+            return build_model(weights.config).to(self.device).eval()
         return load_model(weights.path, weights.config).to(self.device)
 
     def _assemble(self, rae_config, decoder, stats, encoder=None) -> RAE:
