@@ -14,6 +14,7 @@ from typing import Any
 import click
 import numpy as np
 
+from rae_spec import samplers
 from rae_spec.configs import GuidanceConfig, SamplerConfig, from_dict
 
 from . import reference_yaml
@@ -44,8 +45,8 @@ from .registry import load_registry, local_folder
 DEFAULT_OUTPUT = "sample-{seed}-{class}-{index}.png"
 DEFAULT_GRID = "sample-grid.png"
 PLACEHOLDERS = {"seed", "class", "index", "name"}
-SAMPLER_CHOICES = {**{m: SamplerConfig(mode="ode", method=m) for m in ("euler", "heun", "heun3", "midpoint", "rk4")},
-                   "sde": SamplerConfig(mode="sde", method="euler")}
+SAMPLER_CHOICES = {name: SamplerConfig(mode=mode, method=method)
+                   for name, (mode, method) in samplers.cli_choices().items()}
 # Options that change what is generated: a replay (--from-metadata) takes them from the record.
 JOB_OPTIONS = {"classes": "--class", "num_images": "--num-images", "seeds": "--seed", "steps": "--steps",
                "sampler": "--sampler", "guidance": "--guidance", "scale": "--scale", "interval": "--interval",
@@ -73,8 +74,7 @@ Examples:
 @click.option("--steps", type=click.IntRange(2), default=None,
               help="Time-grid points, counted as the reference does (50 points = 49 model steps).")
 @click.option("--sampler", type=click.Choice(list(SAMPLER_CHOICES)), default=None,
-              help="ODE: euler, heun (torchdiffeq's heun2), heun3, midpoint, rk4; or sde (Euler-Maruyama) "
-                   "[default: the preset's].")
+              help=f"{samplers.describe()} [default: the preset's].")
 @click.option("--guidance", type=click.Choice(["none", "cfg", "autoguidance"]), default=None,
               help="Guidance method [default: the preset's].")
 @click.option("--scale", type=float, default=None, help="Guidance scale (1 = unguided).")
