@@ -21,6 +21,7 @@ from rae_spec import guidance as shared
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.noise import step_noise
 from rae_spec.samplers import Step, plan, rk_combine
+from rae_spec.step_state import StepState
 
 VelocityFn = Callable[[mx.array, mx.array], mx.array]
 
@@ -80,9 +81,10 @@ class Sampler:
     """Fixed-grid ODE (rae_spec.samplers' methods: Euler, Heun, Heun3, midpoint, RK4) and SDE
     (Euler-Maruyama) integration on the shifted time grid.
 
-    `steps` yields the (evaluated) state after every step, so callers can show progress or stop early;
-    `sample` returns the final state (optionally the whole trajectory, index 0 being the start). The
-    state keeps the dtype of `x` (float32 noise), whatever the model's dtype.
+    `walk` yields a StepState per step (previews read its x0), `steps` the (evaluated) state after every
+    step, so callers can show progress or stop early; `sample` returns the final state (optionally the
+    whole trajectory, index 0 being the start). The state keeps the dtype of `x` (float32 noise),
+    whatever the model's dtype.
     """
 
     def __init__(self, config: SamplerConfig, shift: float, compile: bool | None = None):
@@ -95,16 +97,17 @@ class Sampler:
     def num_function_evals(self) -> int:
         return self.plan.num_function_evals
 
-    def step_function(self, velocity: VelocityFn) -> Callable[..., mx.array]:
-        """The per-step update as a function of arrays only (so it can be compiled):
-        ODE (x, [stage times], dt) with the method's tableau, SDE (x, t, [t, 1 - t, D, h, sqrt(2 D h)], noise)."""
+    def step_function(self, velocity: VelocityFn) -> Callable[..., tuple[mx.array, mx.array]]:
+        """The per-step update as a function of arrays only (so it can be compiled), returning the new state
+        and the velocity at the step's start: ODE (x, [stage times], dt) with the method's tableau, SDE
+        (x, t, [t, 1 - t, D, h, sqrt(2 D h)], noise)."""
         if self.config.mode == "sde":
             def step(x, t, scalars, noise):
                 t_s, one_minus_t, D, h, noise_scale = scalars
                 v = velocity(x, t)
                 score = -(x + one_minus_t * v) / t_s
-                x = x - (v - D * score) * h
-                return x + noise_scale * noise
+                new = x - (v - D * score) * h
+                return new + noise_scale * noise, v
         else:
             _, A, b = self.plan.method.tableau
 
@@ -112,22 +115,29 @@ class Sampler:
                 ks = []
                 for t, a in zip(times, A, strict=True):
                     ks.append(velocity(rk_combine(x, dt, a, ks), t))
-                return rk_combine(x, dt, b, ks)
+                return rk_combine(x, dt, b, ks), ks[0]
         return mx.compile(step) if self.compile else step
 
-    def steps(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[mx.array]:
+    def walk(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[StepState]:
+        """One evaluated StepState per step: the state it started from, the velocity there, the new state."""
         x = x if isinstance(x, mx.array) else mx.array(np.asarray(x))
         step_fn = self.step_function(velocity)
-        B = x.shape[0]
+        B, total = x.shape[0], len(self.plan.steps)
         for step in self.plan.steps:
             if self.config.mode == "sde":
                 t = mx.full((B,), step.t, dtype=mx.float32)
-                x = step_fn(x, t, *self._sde_inputs(x, step, rng))
+                new, v = step_fn(x, t, *self._sde_inputs(x, step, rng))
             else:
                 times = [mx.full((B,), ti, dtype=mx.float32) for ti in step.stage_times]
-                x = step_fn(x, times, _f32(step.dt))
-            mx.eval(x)
-            yield x
+                new, v = step_fn(x, times, _f32(step.dt))
+            mx.eval(new, v)
+            yield StepState(step.index + 1, total, step.t, step.t_next, x, v, new)
+            x = new
+
+    def steps(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[mx.array]:
+        """The (evaluated) state after every step."""
+        for state in self.walk(x, velocity, rng):
+            yield state.next
 
     @staticmethod
     def _sde_inputs(x: mx.array, step: Step, rng) -> tuple[list[mx.array], mx.array]:

@@ -17,6 +17,7 @@ from rae_spec import guidance as shared
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.noise import step_noise
 from rae_spec.samplers import Step, plan, rk_combine
+from rae_spec.step_state import StepState
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -57,8 +58,9 @@ class Sampler:
     """Fixed-grid ODE (rae_spec.samplers' methods: Euler, Heun, Heun3, midpoint, RK4) and SDE
     (Euler-Maruyama) integration on the shifted time grid.
 
-    `steps` yields the state after every step, so callers can show progress or stop early; `sample`
-    returns the final state (optionally the whole trajectory, index 0 being the start).
+    `walk` yields a StepState per step (previews read its x0), `steps` the state after every step, so
+    callers can show progress or stop early; `sample` returns the final state (optionally the whole
+    trajectory, index 0 being the start).
     """
 
     def __init__(self, config: SamplerConfig, shift: float):
@@ -70,22 +72,32 @@ class Sampler:
     def num_function_evals(self) -> int:
         return self.plan.num_function_evals
 
-    def steps(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
-              ) -> Iterator[torch.Tensor]:
+    def walk(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
+             ) -> Iterator[StepState]:
+        """One StepState per step: the state it started from, the velocity there, and the new state."""
         _, A, b = self.plan.method.tableau
+        total = len(self.plan.steps)
 
         def time(value: float) -> torch.Tensor:
             return torch.full((x.shape[0],), value, dtype=torch.float32, device=x.device)
 
         for step in self.plan.steps:
             if self.config.mode == "sde":
-                x = self._sde_step(x, velocity(x, time(step.t)), step, rng)
+                v = velocity(x, time(step.t))
+                new = self._sde_step(x, v, step, rng)
             else:
                 ks = []
                 for ti, a in zip(step.stage_times, A, strict=True):
                     ks.append(velocity(rk_combine(x, step.dt, a, ks), time(ti)))
-                x = rk_combine(x, step.dt, b, ks)
-            yield x
+                v, new = ks[0], rk_combine(x, step.dt, b, ks)
+            yield StepState(step.index + 1, total, step.t, step.t_next, x, v, new)
+            x = new
+
+    def steps(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
+              ) -> Iterator[torch.Tensor]:
+        """The state after every step."""
+        for state in self.walk(x, velocity, rng):
+            yield state.next
 
     @staticmethod
     def _sde_step(x: torch.Tensor, v: torch.Tensor, step: Step, rng) -> torch.Tensor:
