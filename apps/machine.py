@@ -113,42 +113,49 @@ def precision_of(dtype: str, quantize: int | None) -> Precision:
     return Precision(dtype or "float32", quantize)
 
 
-def estimate(pipe, precision: Precision, batch: int = 1, low_memory: bool = False) -> Estimate:
-    """The MLX-allocator estimate for a SamplingPipeline (see rae_spec.memory)."""
-    guide = pipe.guide.config if pipe.guide is not None and pipe.guidance.active and \
-        pipe.guidance.method == "autoguidance" else None
-    return sampling_memory(pipe.dit.config, pipe.decoder.config, guide, precision, batch, low_memory)
+def _guide(pipe):
+    active = pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance"
+    return pipe.guide.config if active else None
+
+
+def estimate(pipe, precision: Precision, batch: int = 1, low_memory: bool = False, backend: str = "mlx",
+             ) -> Estimate:
+    """The estimated peak of sampling a SamplingPipeline (see rae_spec.memory) on `backend`."""
+    return sampling_memory(pipe.dit.config, pipe.decoder.config, _guide(pipe), precision, batch, low_memory,
+                           backend=backend)
 
 
 def choose_batch_size(pipe, precision: Precision, images: int, memory: Memory, low_memory: bool,
-                      ) -> tuple[int, str]:
+                      backend: str = "mlx") -> tuple[int, str]:
     """(batch size, one line saying why) for `images` images: the largest batch up to MAX_AUTO_BATCH whose
-    estimated peak fits the available memory (with headroom); 1 when nothing is known."""
+    estimated peak fits the available memory (with headroom); MAX_AUTO_BATCH when nothing is known."""
     limit = max(1, min(MAX_AUTO_BATCH, images))
     if memory.available is None:
         return limit, f"batch size {limit} ({memory.describe()}; --batch-size to choose)"
     fits = memory.available * HEADROOM
-    guide = pipe.guide.config if pipe.guide is not None and pipe.guidance.active and \
-        pipe.guidance.method == "autoguidance" else None
-    batch = largest_batch(fits, pipe.dit.config, pipe.decoder.config, guide, precision, low_memory, limit)
-    peak = estimate(pipe, precision, batch, low_memory).peak
+    batch = largest_batch(fits, pipe.dit.config, pipe.decoder.config, _guide(pipe), precision, low_memory, limit,
+                          backend=backend)
+    peak = estimate(pipe, precision, batch, low_memory, backend).peak
     line = f"batch size {batch}: estimated peak {human_size(peak)} of the {memory.describe()} (--batch-size to choose)"
     if peak > fits:
-        line += "; it may not fit: " + advice(pipe, precision, low_memory, fits)
+        line += "; it may not fit: " + advice(pipe, precision, low_memory, fits, backend)
     return batch, line
 
 
-def advice(pipe, precision: Precision, low_memory: bool, fits: float) -> str:
+def advice(pipe, precision: Precision, low_memory: bool, fits: float, backend: str = "mlx") -> str:
     """What to change so that one image fits in `fits` bytes: the first of --low-memory, bfloat16, 8-bit,
-    4-bit (and their combinations) whose estimate fits."""
+    4-bit (and their combinations, on MLX) whose estimate fits."""
     options = [("--low-memory", precision, True)] if not low_memory else []
     options += [(f"--dtype bfloat16{' --low-memory' if low else ''}", Precision("bfloat16", None), low)
                 for low in (False, True)]
     options += [(f"--quantize {bits} --dtype bfloat16{' --low-memory' if low else ''}", Precision("bfloat16", bits),
                  low) for bits in (8, 4) for low in (False, True)]
+    mlx = "" if backend == "mlx" else " --backend mlx"
     for flags, p, low in options:
-        if estimate(pipe, p, 1, low).peak <= fits:
-            return f"try {flags} ({human_size(estimate(pipe, p, 1, low).peak)})"
+        on = backend if p.dtype == "float32" and p.bits is None else "mlx"  # half and quantized weights: MLX
+        peak = estimate(pipe, p, 1, low, on).peak
+        if peak <= fits:
+            return f"try {flags}{mlx if on == 'mlx' else ''} ({human_size(peak)})"
     return "even 4-bit with --low-memory needs more; close other programs or use a machine with more memory"
 
 

@@ -32,6 +32,7 @@ GB = 1e9
 # unit of width, and a fixed overhead per phase (the allocator's small buffers, noise, tables).
 ACTIVATION_FACTOR = 6.0
 PHASE_OVERHEAD = 30e6
+TORCH_BASE = 0.5e9  # resident memory of Python, torch and the app before any model (torch on the CPU)
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,12 @@ class Estimate:
 
 
 def sampling_memory(dit: Any, decoder: Any, guide: Any = None, precision: Precision = Precision(), batch: int = 1,
-                    low_memory: bool = False, decode_batch: int = 1) -> Estimate:
+                    low_memory: bool = False, decode_batch: int = 1, backend: str = "mlx") -> Estimate:
     """Peak memory of `rae sample` for one work batch of `batch` images: the load, sample and decode phases
-    (with `low_memory` the DiT and guide are freed before the decoder is loaded)."""
+    (with `low_memory` the DiT and guide are freed before the decoder is loaded). On torch the weights stay
+    float32 (half precision is autocast), and the figure is the process's resident memory."""
+    if backend == "torch":
+        return torch_sampling_memory(dit, decoder, guide, precision, batch, low_memory)
     w = {"dit": weight_bytes(dit, precision), "decoder": weight_bytes(decoder, precision)}
     if guide is not None:
         w["guide"] = weight_bytes(guide, precision)
@@ -138,12 +142,20 @@ def sampling_memory(dit: Any, decoder: Any, guide: Any = None, precision: Precis
     return Estimate({k: int(v + PHASE_OVERHEAD) for k, v in phases.items()}, w)
 
 
+def torch_sampling_memory(dit: Any, decoder: Any, guide: Any = None, precision: Precision = Precision(),
+                          batch: int = 1, low_memory: bool = False) -> Estimate:
+    """The torch engine (CPU RSS): float32 weights whatever the dtype, activations in float32, plus the
+    interpreter and libraries."""
+    est = sampling_memory(dit, decoder, guide, Precision("float32"), batch, low_memory, decode_batch=batch)
+    return Estimate({k: int(v + TORCH_BASE) for k, v in est.phases.items()}, est.weights)
+
+
 def largest_batch(fits_bytes: float, dit: Any, decoder: Any, guide: Any = None, precision: Precision = Precision(),
-                  low_memory: bool = False, limit: int = 64) -> int:
+                  low_memory: bool = False, limit: int = 64, backend: str = "mlx") -> int:
     """The largest batch (at most `limit`, at least 1) whose estimated peak stays within `fits_bytes`."""
     best = 1
     for b in range(1, limit + 1):
-        if sampling_memory(dit, decoder, guide, precision, b, low_memory).peak > fits_bytes:
+        if sampling_memory(dit, decoder, guide, precision, b, low_memory, backend=backend).peak > fits_bytes:
             break
         best = b
     return best
