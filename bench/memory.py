@@ -2,9 +2,10 @@
 
 The pipeline is `dit-dh-xl-256-ag` at full size: DiT^DH-XL (839 M parameters), the DiT^DH-S guide (196 M) and
 the ViT-XL decoder (415 M), with random weights written in the released file formats (`stage2_model.pt`,
-`model.pt`, `stat.pt`, under their hub paths in a models folder). The script generates them once (with torch)
-and keeps them, and the MLX conversion cache it fills, outside git: --weights, default
-$RAE_BENCH_WEIGHTS or ~/.cache/rae/bench/xl-256-ag (about 6 GB of sources, up to 14 GB of conversions).
+`model.pt`, `stat.pt`, under their hub paths in a Hugging Face cache laid out as `rae download` leaves it).
+The script generates them once (with torch) and keeps them, and the MLX conversion cache it fills, outside
+git: --weights, default $RAE_BENCH_WEIGHTS or ~/.cache/rae/bench/xl-256-ag (about 6 GB of sources, up to
+14 GB of conversions).
 
 Each setting runs in its own process, through the `rae sample` engine: load the DiT and guide (and the decoder,
 unless --low-memory), sample one image with 2 grid points (one Euler step, autoguidance), then (after freeing
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 PRESET = "dit-dh-xl-256-ag"
 MLX_SETTINGS = {name: (p.dtype, p.bits) for name, p in SETTINGS.items()}
 TORCH_SETTINGS = ("float32", "bfloat16", "float16")
-GENERATOR = "bench/memory.py weights v1"
+GENERATOR = "bench/memory.py weights v2 (HF cache)"
 
 
 def default_weights() -> Path:
@@ -52,11 +53,11 @@ def default_weights() -> Path:
 
 
 def ensure_weights(root: Path) -> Path:
-    """The models folder with random full-size weights in the released formats (generated once, with torch)."""
-    models = root / "models"
+    """The HF cache folder with random full-size weights in the released formats (generated once, with torch)."""
+    hub = root / "hub"
     stamp = root / "weights.json"
     if stamp.is_file() and json.loads(stamp.read_text()).get("generator") == GENERATOR:
-        return models
+        return hub
     import torch
 
     sys.path.insert(0, str(REPO / "bench"))
@@ -67,24 +68,50 @@ def ensure_weights(root: Path) -> Path:
 
     p = PIPELINES[PRESET]
     files = {}
-    for seed, name in enumerate((p.dit, p.guide, p.decoder)):
+    staging = root / "models"
+    for seed, name in enumerate((p.dit, p.guide, p.decoder, p.stats)):
         preset = MODELS[name]
-        target = models / preset.repo / preset.filename
-        target.parent.mkdir(parents=True, exist_ok=True)
-        print(f"writing random {name} -> {target}", file=sys.stderr, flush=True)
-        model = randomize_torch(build_model(preset.config), seed)
-        torch.save(model.state_dict(), target)  # the released layout: a raw state dict
-        del model
+        target = staging / preset.repo / preset.filename
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            print(f"writing random {name} -> {target}", file=sys.stderr, flush=True)
+            if name == p.stats:
+                c = preset.config
+                g = torch.Generator().manual_seed(9)
+                torch.save({"mean": None, "var": 0.5 + torch.rand((c.channels, c.grid_size, c.grid_size),
+                                                                  generator=g)}, target)
+            else:
+                model = randomize_torch(build_model(preset.config), seed)
+                torch.save(model.state_dict(), target)  # the released layout: a raw state dict
+                del model
         files[name] = target.stat().st_size
-    stats = MODELS[p.stats]
-    target = models / stats.repo / stats.filename
-    target.parent.mkdir(parents=True, exist_ok=True)
-    g = torch.Generator().manual_seed(9)
-    c = stats.config
-    torch.save({"mean": None, "var": 0.5 + torch.rand((c.channels, c.grid_size, c.grid_size), generator=g)}, target)
-    files[p.stats] = target.stat().st_size
+        publish(hub, preset.repo, preset.filename, target)
     stamp.write_text(json.dumps({"generator": GENERATOR, "files": files}, indent=1))
-    return models
+    return hub
+
+
+def publish(hub: Path, repo: str, filename: str, src: Path) -> None:
+    """Move `src` into `hub` as huggingface_hub stores a download: blobs/<sha256>, a snapshot symlink, refs/main."""
+    import hashlib
+
+    if src.is_symlink():  # published by an earlier run
+        return
+    folder = hub / f"models--{repo.replace('/', '--')}"
+    commit = "0" * 40
+    (folder / "blobs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs").mkdir(exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    h = hashlib.sha256()
+    with open(src, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    blob = folder / "blobs" / h.hexdigest()
+    os.replace(src, blob)
+    link = folder / "snapshots" / commit / filename
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(blob, link.parent))
+    src.symlink_to(blob)  # the staging path stays valid (and marks the file as written)
 
 
 # ---------------------------------------------------------------------------------------------- one run
@@ -135,7 +162,7 @@ def child(spec: dict) -> dict:
     from rae_apps.registry import load_registry
 
     t0 = time.perf_counter()
-    pipe = from_preset(load_registry(None), Store(spec["models"]), PRESET, download=False)
+    pipe = from_preset(load_registry(None), Store(), PRESET, download=False)
     pipe = dataclasses.replace(pipe, sampler=dataclasses.replace(pipe.sampler, num_steps=2))
     engine = make_engine(spec["backend"], spec["dtype"], spec.get("quantize"),
                          log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -160,8 +187,9 @@ def child(spec: dict) -> dict:
     phase("load", load)
     if spec.get("load_only"):
         return {"phases": phases, "max_rss": _max_rss(), "total_seconds": time.perf_counter() - t0}
-    noise = np.random.default_rng(0).standard_normal((1, *pipe.latent_shape), dtype=np.float32)
-    labels = np.array([207], dtype=np.int64)
+    batch = spec.get("batch", 1)
+    noise = np.random.default_rng(0).standard_normal((batch, *pipe.latent_shape), dtype=np.float32)
+    labels = np.full(batch, 207, dtype=np.int64)
     latents = phase("sample", lambda: engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift,
                                                     np.random.default_rng(1)))
     if low:
@@ -190,17 +218,19 @@ def run_child(spec: dict, env: dict) -> dict:
 # ---------------------------------------------------------------------------------------------- fast start
 
 
-def fast_start(models: Path, env: dict, cache: Path) -> list[dict]:
-    """Time from starting `rae sample` to the PNG written, with a cold conversion cache (cleared, hash index
-    included), then warm twice (the first reuse checks the cached files' hashes once)."""
+def fast_start(env: dict, cache: Path) -> list[dict]:
+    """Time from starting `rae sample` to the PNG written: with a cold conversion cache (cleared), warm, and warm
+    with the hash index deleted (the cache check then reads and hashes the cached files once)."""
     rows = []
     for dtype in ("float32", "bfloat16"):
         shutil.rmtree(cache, ignore_errors=True)
-        for state in ("cold", "warm (first reuse)", "warm"):
+        for state in ("cold", "warm", "warm, hashes forgotten"):
+            if state == "warm, hashes forgotten":
+                (cache / "sha256.json").unlink(missing_ok=True)
             out = cache.parent / f"fast-{dtype}.png"
-            cmd = [str(Path(sys.executable).with_name("rae")), "sample", "--preset", PRESET, "--models-dir",
-                   str(models), "--backend", "mlx", "--dtype", dtype, "--steps", "2", "--class", "207", "--seed",
-                   "0", "-v", "-q", "--output", str(out), "--batch-size", "1"]
+            cmd = [str(Path(sys.executable).with_name("rae")), "sample", "--preset", PRESET, "--backend", "mlx",
+                   "--dtype", dtype, "--steps", "2", "--class", "207", "--seed", "0", "-v", "-q", "--output",
+                   str(out), "--batch-size", "1"]
             start = time.perf_counter()
             done = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
             wall = time.perf_counter() - start
@@ -268,6 +298,8 @@ def main() -> None:
     ap.add_argument("--no-mlx", action="store_true", help="skip the MLX runs")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold-cache load runs")
     ap.add_argument("--fast-start", action="store_true", help="also time the first image, cold and warm")
+    ap.add_argument("--batch", type=int, default=4, help="an extra float32 --low-memory MLX run at this batch "
+                                                         "(checks how the estimate scales; 1: none)")
     ap.add_argument("--cache", type=Path, default=None, help="the rae cache to use [default: WEIGHTS/rae-cache]")
     ap.add_argument("--record", type=Path, default=None, help="write every measurement as JSON")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -276,9 +308,9 @@ def main() -> None:
         print("RESULT " + json.dumps(child(json.loads(args.child))), flush=True)
         return
 
-    models = ensure_weights(args.weights)
+    hub = ensure_weights(args.weights)
     cache = args.cache or args.weights / "rae-cache"
-    env = {**os.environ, "RAE_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "RAE_CACHE": str(cache), "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"}
     lows = {"both": (False, True), "on": (True,), "off": (False,)}[args.low_memory]
     settings = [s for s in args.settings.split(",") if s]
     rows: list[dict] = []
@@ -286,12 +318,12 @@ def main() -> None:
     def record(backend, setting, low, state, spec):
         print(f"{backend} {setting} low-memory={low} {state} ...", file=sys.stderr, flush=True)
         rows.append({"backend": backend, "setting": setting, "low_memory": low, "cache": state,
-                     "result": run_child(spec, env)})
+                     "batch": spec.get("batch", 1), "result": run_child(spec, env)})
 
     if not args.no_mlx:
         for s in settings:
             dtype, bits = MLX_SETTINGS[s]
-            base = {"backend": "mlx", "models": str(models), "dtype": dtype, "quantize": bits}
+            base = {"backend": "mlx", "dtype": dtype, "quantize": bits}
             if not args.no_cold:
                 q = f"-q{bits}g64" if bits else ""
                 for old in cache.glob(f"mlx/*/{dtype}{q}-*"):
@@ -299,12 +331,14 @@ def main() -> None:
                 record("mlx", s, False, "cold", {**base, "low_memory": False, "load_only": True})
             for low in lows:
                 record("mlx", s, low, "warm", {**base, "low_memory": low})
+        if args.batch > 1:
+            record("mlx", "float32", True, f"b{args.batch}", {"backend": "mlx", "dtype": "float32", "quantize": None,
+                                                             "low_memory": True, "batch": args.batch})
     if not args.no_torch:
         for s in TORCH_SETTINGS:
             for low in lows:
-                record("torch", s, low, "warm", {"backend": "torch", "models": str(models), "dtype": s,
-                                                 "low_memory": low})
-    starts = fast_start(models, env, cache) if args.fast_start else []
+                record("torch", s, low, "warm", {"backend": "torch", "dtype": s, "low_memory": low})
+    starts = fast_start(env, cache) if args.fast_start else []
 
     print("peak per phase in GB: MLX rows show mx.get_peak_memory / process RSS peak; torch rows RSS peak")
     for line in table(rows):

@@ -28,10 +28,11 @@ from .parameters import keeps_float32, model_parameters, swiglu_hidden
 FLOAT_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 GB = 1e9
 
-# Fitted to bench/memory.py (MLX 0.32, see the module docstring): bytes of live activations per token and per
-# unit of width, and a fixed overhead per phase (the allocator's small buffers, noise, tables).
-ACTIVATION_FACTOR = 6.0
-PHASE_OVERHEAD = 30e6
+# Fitted to bench/memory.py (MLX 0.32, see the module docstring): live activations are ACTIVATION_FACTOR x
+# tokens x width units, each of (float bytes + 1): half-precision runs keep some activations (norm statistics,
+# attention softmax) in float32. PHASE_OVERHEAD: the allocator's small buffers, noise, latents, tables.
+ACTIVATION_FACTOR = 2.1
+PHASE_OVERHEAD = 10e6
 TORCH_BASE = 0.5e9  # resident memory of Python, torch and the app before any model (torch on the CPU)
 
 
@@ -103,7 +104,7 @@ def _widest(config: Any) -> tuple[int, int]:
 def activation_bytes(config: Any, batch: int, precision: Precision = Precision()) -> int:
     """Live activations of one forward of `batch` inputs (activations run in the float dtype)."""
     tokens, width = _widest(config)
-    return int(ACTIVATION_FACTOR * batch * tokens * width * FLOAT_BYTES[precision.dtype])
+    return int(ACTIVATION_FACTOR * batch * tokens * width * (FLOAT_BYTES[precision.dtype] + 1))
 
 
 @dataclass(frozen=True)

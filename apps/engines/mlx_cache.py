@@ -14,11 +14,11 @@ Integrity:
 - The key is the source's sha256: HF-cache blobs are named by it (free); other files are hashed once and the
   hash is remembered by (path, size, mtime), so a file whose size or mtime changes is hashed again.
 - An entry is trusted only if its entry.json matches the key, this converter version, the config and the
-  variant, and its files have the recorded sizes. Before a process first uses an entry that another run wrote,
-  it checks model.safetensors against the recorded sha256. That costs one read of the file (about 1 s per GB
-  here) the first time a run reuses an entry; the result is remembered by (path, size, mtime) like any file
-  hash, so later starts pay nothing unless the file changes. An entry that fails a check is removed and
-  converted again.
+  variant, and its files have the recorded sizes and sha256. A file's hash is remembered by (path, size,
+  mtime), and the converter records the hash of what it writes, so on later starts this check reads nothing;
+  a cached file whose size or mtime changed, or whose hash is not remembered (a cache copied from elsewhere,
+  or written by an older version), is read and hashed once: about 3 s per GB on a 2-core Linux machine. An
+  entry that fails a check is removed and converted again.
 - A conversion is written into a temporary folder and renamed into place, under an exclusive lock on the
   variant (flock, released by the kernel even on kill -9). A second process converting the same file waits for
   the first and then uses its entry. Temporary folders left by a killed conversion (their lock is free) and
