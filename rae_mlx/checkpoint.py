@@ -39,18 +39,16 @@ def resolve_dtype(dtype: Any) -> mx.Dtype | None:
 
 def read_checkpoint(path: str | Path, lazy: bool = False) -> tuple[Any, dict[str, str]]:
     """(raw object, safetensors metadata) of a .safetensors file or a torch zip pickle. Tensors come back
-    as mx.arrays (safetensors) or numpy arrays (pickles); with `lazy`, as rae_convert LazyArrays of either
-    file, read one at a time by `load_into` (so a load never holds the file's tensors and the model's)."""
+    as mx.arrays (safetensors: `mx.load` is lazy, nothing is read until an array is evaluated) or numpy
+    arrays (pickles); with `lazy`, pickles give rae_convert LazyArrays, read one at a time when loaded."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        from rae_convert.safetensors_io import SafetensorsError, read, read_header
+        from rae_convert.safetensors_io import SafetensorsError, read_header
 
         try:
             read_header(path)  # a clear message for truncated files before MLX reads them
-            if lazy:
-                return read(path, lazy=True)
             arrays, metadata = mx.load(str(path), return_metadata=True)
         except (SafetensorsError, RuntimeError, ValueError, OSError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
@@ -137,8 +135,8 @@ def load_arrays(module: nn.Module, tensors: dict[str, Any], dtype: Any = None,
                 keep_file_dtype: bool = False) -> nn.Module:
     """Set the module's parameters from `tensors` (MLX layout, keys already checked), one tensor at a time:
     each is read, cast to its dtype in a model of `dtype` (None: the module's current dtypes, or the file's
-    with `keep_file_dtype`) and evaluated, and its source dropped before the next, so the peak is the model
-    plus one tensor."""
+    with `keep_file_dtype`) and evaluated. `tensors` is consumed: each source is popped before it is
+    evaluated, so (when the caller holds no other reference) the peak is the model plus one tensor."""
     dtype = resolve_dtype(dtype)
     current = dict(tree_flatten(module.parameters()))
     missing = sorted(set(current) - set(tensors))
@@ -158,15 +156,20 @@ def load_arrays(module: nn.Module, tensors: dict[str, Any], dtype: Any = None,
     return module
 
 
-def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
-              layout: str = "torch", dtype: Any = None) -> nn.Module:
-    """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it, each
-    tensor straight into its dtype in a model of `dtype` (None: the module's own)."""
+def checked_tensors(sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
+                    layout: str = "torch") -> dict[str, Any]:
+    """`sd` (official key names, `layout` 'torch' or 'mlx') checked against the manifest, in MLX layout."""
     plan = layout_plan(config)
     shapes = {k: e.shape(layout) for k, e in plan.items()}
     tensors = match_state_dict(sd, config, path, shapes=shapes)
-    tensors = change_layout(tensors, config, layout, "mlx")
-    return load_arrays(module, tensors, dtype)
+    return change_layout(tensors, config, layout, "mlx")
+
+
+def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
+              layout: str = "torch", dtype: Any = None) -> nn.Module:
+    """Check `sd` against the manifest and load it, each tensor straight into its dtype in a model of
+    `dtype` (None: the module's own)."""
+    return load_arrays(module, checked_tensors(sd, config, path, layout), dtype)
 
 
 def _weights_file(folder: Path) -> Path:
@@ -213,9 +216,9 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
 
         load_quantized_weights(module, obj, config, json.loads(quant), path, dtype)
     else:
-        sd = unwrap_state_dict(obj, path)
-        del obj  # the tensors are read and dropped one by one from here on
-        load_into(module, sd, config, path, layout=metadata.get("layout", "torch"), dtype=dtype)
+        tensors = checked_tensors(unwrap_state_dict(obj, path), config, path, metadata.get("layout", "torch"))
+        del obj  # `tensors` holds the only references: each source is freed once loaded (cast if needed)
+        load_arrays(module, tensors, dtype)
     if folder is not None and isinstance(config, RAEConfig) and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
     cast_model(module, dtype)

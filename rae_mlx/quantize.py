@@ -116,7 +116,8 @@ def save_model(model: nn.Module, folder: str | Path, config: Any, provenance: di
 def load_quantized_weights(module: nn.Module, arrays: dict[str, Any], config: Any, quant: dict[str, Any],
                            path: str | Path = "<checkpoint>", dtype: Any = None) -> nn.Module:
     """Rebuild the recorded quantized layers of a fresh `module`, then load the packed weights strictly, one
-    tensor at a time (floating ones cast to `dtype` when given; the packed integers as they are)."""
+    tensor at a time (floating ones cast to `dtype` when given; the packed integers as they are). `arrays`
+    is consumed."""
     from .checkpoint import load_arrays
 
     layers = set(quant.get("layers", ()))
