@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rae_spec import PipelineConfig, from_json  # noqa: E402
+from rae_spec import PipelineConfig  # noqa: E402
 from rae_torch import Sampler, guided_velocity, load_model, load_stats  # noqa: E402
 from rae_torch.train import checkpoints as ckpt  # noqa: E402
 from rae_torch.train import load_config, train_stage2  # noqa: E402
@@ -104,7 +104,7 @@ def test_checkpoint_and_export_load_and_sample(assets, tmp_path):
     assert not torch.equal(state["ema"]["final_layer.linear.weight"], state["model"]["final_layer.linear.weight"])
 
     folder = tmp_path / "export"
-    pipe = from_json((folder / "pipeline.json").read_text())
+    pipe = PipelineConfig.load(folder)
     assert isinstance(pipe, PipelineConfig) and pipe.class_names == ("class_00", "class_01", "class_02")
     dit = load_model(folder / pipe.dit)
     decoder = load_model(folder / pipe.decoder)
@@ -113,7 +113,7 @@ def test_checkpoint_and_export_load_and_sample(assets, tmp_path):
     for k, v in dit.state_dict().items():
         assert torch.equal(v, state["ema"][k]), k
     again = export_checkpoint(path, tmp_path / "again")  # the `export` command: same folder from the checkpoint
-    assert from_json((again / "pipeline.json").read_text()).class_names == pipe.class_names
+    assert PipelineConfig.load(again).class_names == pipe.class_names
     for k, v in load_model(again / "dit").state_dict().items():
         assert torch.equal(v, state["ema"][k]), k
     x = torch.randn(3, *dit.config.latent_shape)
@@ -135,7 +135,7 @@ def test_stats_are_exported_and_normalize(assets, tmp_path):
     train_stage2(load_config("stage2", data=data))
     m, v = load_stats(tmp_path / "run2" / "export" / "stats.safetensors", shape)
     assert torch.equal(m, mean) and torch.equal(v, var)
-    pipe = from_json((tmp_path / "run2" / "export" / "pipeline.json").read_text())
+    pipe = PipelineConfig.load(tmp_path / "run2" / "export")
     assert pipe.stats == "stats.safetensors"
 
 
