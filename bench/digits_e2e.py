@@ -45,8 +45,8 @@ from rae_torch import Sampler, guided_velocity, load_model, load_stats  # noqa: 
 from rae_torch.train import build_cache, compute_stats, load_config, train_stage1, train_stage2  # noqa: E402
 from rae_torch.train.codec import LatentDecoder  # noqa: E402
 from rae_torch.train.distributed import init  # noqa: E402
-from rae_torch.train.toy import save_random_encoder  # noqa: E402
 from rae_torch.train.tracking import image_grid, save_png, setup_logging  # noqa: E402
+from tests.toy import save_random_encoder  # noqa: E402
 
 SIZE = 32
 
