@@ -20,6 +20,10 @@ from .configs import (
 _ACTS = {"gelu": "gelu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_fast": "gelu_tanh"}
 _KINDS = {"dinov2_with_registers": "dinov2", "siglip": "siglip2", "siglip_vision_model": "siglip2", "vit_mae": "mae"}
 
+# The weights file of a diffusers model folder; beside it, config.json. For an `AutoencoderRAE` (the
+# nyu-visionx/RAE-* repos) it holds the whole RAE: encoder, decoder and latent statistics (rae_convert.diffusers).
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+
 # Key prefix of the vision tower inside each HF checkpoint (other keys: text tower, MAE decoder).
 WEIGHT_PREFIX = {"dinov2": "", "siglip2": "vision_model.", "mae": "vit."}
 
