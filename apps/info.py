@@ -243,9 +243,13 @@ def _diffusers_folder(path: Path, registry: Registry) -> list[str]:
            f"  encoder  {describe_config(rae.encoder)}", f"  decoder  {describe_config(rae.decoder)}",
            "  stats    " + (", ".join(f"{k} {list(v.shape)}" for k, v in stats.items()) or "none in the file"),
            f"  parameters {params / 1e6:.2f} M; weights {memory_line(params)}"]
-    fits = [name for name, a in registry.autoencoders.items()
-            if not diffusers.mismatches(fields, registry.rae_config(a.encoder, a.decoder, a.encoder_input_size))]
-    out.append(f"  matches autoencoder presets: {', '.join(fits)}" if fits else "  matches no autoencoder preset")
+    def fits(a) -> bool:
+        configs = [registry.rae_config(a.encoder, a.decoder, a.encoder_input_size)]
+        configs += [registry.model(a.stats).config] if a.stats else []
+        return not any(diffusers.mismatches(fields, c) for c in configs)
+
+    fitting = [name for name, a in registry.autoencoders.items() if fits(a)]
+    out.append(f"  matches autoencoder presets: {', '.join(fitting)}" if fitting else "  matches no autoencoder preset")
     out += [f"  note: {n}" for n in notes]
     return out
 

@@ -105,6 +105,10 @@ def preset_weights(registry: Registry, store: Store, name: str, *, download: boo
     hint = hint or f"run `rae download {name}`"
     # Every file (an HF repo's or a diffusers repo's config.json too); the last one holds the tensors.
     paths = [store.get(preset.repo, f, download=download, hint=hint) for f in preset.files]
+    if preset.diffusers:  # config.json against the preset now, before a backend starts
+        from rae_convert.diffusers import check_folder
+
+        check_folder(paths[-1], preset.config)
     return Weights(preset.config, paths[-1], f"{preset.repo}/{preset.files[-1]}")
 
 

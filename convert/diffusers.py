@@ -314,6 +314,13 @@ def describe(path: str | Path) -> tuple[dict[str, Any], RAEConfig, dict[str, np.
     return f, rae_config(f, shapes), stats, notes
 
 
+def check_folder(path: str | Path, config: Any) -> None:
+    """Raise CheckpointError naming the fields where a folder's config.json differs from `config` (cheap: no
+    tensor but the small buffers is read)."""
+    f, *_ = describe(path)
+    check(f, config, folder_of(path) or path)
+
+
 def read(path: str | Path, config: Any = None) -> Contents:
     """The tensors of a diffusers AutoencoderRAE folder (or its weights file) for `config`: None or an RAEConfig
     for the whole RAE (RAE-module keys, statistics beside), a part's config for that part alone (its own keys;
