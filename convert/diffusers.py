@@ -34,8 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from rae_spec.configs import IMAGENET_MEAN, IMAGENET_STD, DecoderConfig, EncoderConfig, RAEConfig, StatsConfig
-from rae_spec.hf import DIFFUSERS_WEIGHTS, WEIGHT_PREFIX, encoder_config_from_hf
+from rae_spec.configs import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ConfigError,
+    DecoderConfig,
+    EncoderConfig,
+    RAEConfig,
+    StatsConfig,
+)
+from rae_spec.encoders import encoder_kind
+from rae_spec.hf import DIFFUSERS_WEIGHTS, encoder_config_from_hf
 from rae_spec.state_dict import CheckpointError, summarize
 from rae_spec.tables import sincos_2d
 
@@ -52,8 +61,8 @@ DEFAULTS: dict[str, Any] = {
     "noise_tau": 0.0, "reshape_to_2d": True, "use_encoder_loss": False, "scaling_factor": 1.0,
 }
 HEAD_DIM = 64  # diffusers builds every encoder with width / 64 heads
-POSITION_IMAGE_SIZE = {"dinov2": 518, "siglip2": 256, "mae": 224}  # the encoders' position tables, in pixels
-MODEL_TYPE = {"dinov2": "dinov2_with_registers", "siglip2": "siglip", "mae": "vit_mae"}
+# diffusers builds each kind's position table for this image size, whatever its HF config's default
+POSITION_IMAGE_SIZE = {"dinov2": 518, "siglip2": 256, "mae": 224}
 ATTENTION = {"to_q": "attention.query", "to_k": "attention.key", "to_v": "attention.value", "to_out.0": "output.dense"}
 BUFFERS = ("encoder_mean", "encoder_std", "_latents_mean", "_latents_std", "_latent_mean", "_latent_var")
 STD_EPS = 1e-5  # diffusers' conversion stores std = sqrt(var + 1e-5)
@@ -106,9 +115,11 @@ def fields(raw: dict[str, Any], shapes: dict[str, tuple[int, ...]], buffers: dic
     f = {**DEFAULTS, **{k: v for k, v in raw.items() if k in DEFAULTS and v is not None}}
     if "encoder_type" not in raw and "encoder_cls" in raw:
         f["encoder_type"] = raw["encoder_cls"]
-    if f["encoder_type"] not in POSITION_IMAGE_SIZE:
-        raise CheckpointError(f"unsupported diffusers encoder type {f['encoder_type']!r}; supported: "
-                              f"{sorted(POSITION_IMAGE_SIZE)}")
+    try:
+        record = encoder_kind(f["encoder_type"])
+    except ConfigError as e:
+        raise CheckpointError(f"unsupported diffusers encoder type: {e}") from None
+    f["encoder_type"] = record.kind
     if "encoder_name_or_path" in raw:  # development versions: the encoder's sizes came from that HF repo
         enc = {k[len("encoder."):]: s for k, s in shapes.items() if k.startswith("encoder.")}
         fc1 = next((s for k, s in enc.items() if k.endswith(("fc1.weight", "intermediate.dense.weight"))), None)
@@ -116,8 +127,7 @@ def fields(raw: dict[str, Any], shapes: dict[str, tuple[int, ...]], buffers: dic
         blocks |= {k.split(".layers.")[-1].split(".")[0] for k in enc if ".layers." in k}
         f["encoder_hidden_size"] = int(fc1[1]) if fc1 else f["encoder_hidden_size"]
         f["encoder_num_hidden_layers"] = len(blocks) or f["encoder_num_hidden_layers"]
-        f["encoder_patch_size"] = {"dinov2": 14, "siglip2": 16, "mae": 16}[f["encoder_type"]]
-        f["encoder_patch_size"] = int(raw.get("encoder_patch_size") or f["encoder_patch_size"])
+        f["encoder_patch_size"] = int(raw.get("encoder_patch_size") or record.hf_defaults["patch_size"])
     for name, buffer, default in (("encoder_norm_mean", "encoder_mean", IMAGENET_MEAN),
                                   ("encoder_norm_std", "encoder_std", IMAGENET_STD)):
         if buffer in buffers:  # float32 -> the short decimals they were made from
@@ -132,19 +142,18 @@ def fields(raw: dict[str, Any], shapes: dict[str, tuple[int, ...]], buffers: dic
 def rae_config(f: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> RAEConfig:
     """The RAEConfig a folder holds, from `fields` and the tensors' shapes (MLP width, position table)."""
     kind = f["encoder_type"]
+    record = encoder_kind(kind)
     enc = {k[len("encoder."):]: s for k, s in shapes.items() if k.startswith("encoder.")}
     fc1 = next((s for k, s in enc.items() if k.endswith(("fc1.weight", "intermediate.dense.weight"))), None)
     pos = next((s for k, s in enc.items() if k.endswith(("position_embeddings", "position_embedding.weight"))), None)
     hidden, patch = int(f["encoder_hidden_size"]), int(f["encoder_patch_size"])
     image = POSITION_IMAGE_SIZE[kind]
-    if pos is not None:
-        image = math.isqrt(pos[-2] - (0 if kind == "siglip2" else 1)) * patch
-    hf = {"model_type": MODEL_TYPE[kind], "hidden_size": hidden, "patch_size": patch, "image_size": image,
+    if pos is not None:  # the table has a row for the CLS token where the kind has one
+        image = math.isqrt(pos[-2] - int(record.cls_token)) * patch
+    hf = {"model_type": record.hf_model_types[0], "hidden_size": hidden, "patch_size": patch, "image_size": image,
           "num_hidden_layers": int(f["encoder_num_hidden_layers"]),
           "num_attention_heads": f["encoder_num_attention_heads"],
           "intermediate_size": int(fc1[0]) if fc1 is not None else 4 * hidden}
-    if kind == "dinov2":
-        hf["mlp_ratio"] = hf["intermediate_size"] / hidden
     encoder = encoder_config_from_hf(hf, {"image_mean": f["encoder_norm_mean"], "image_std": f["encoder_norm_std"]})
     grid = f["latent_grid"]
     decoder = DecoderConfig(hidden_size=int(f["decoder_hidden_size"]), num_layers=int(f["decoder_num_hidden_layers"]),
@@ -216,7 +225,8 @@ def check(f: dict[str, Any], config: Any, where: Path | str) -> None:
 
 def official_key(key: str, kind: str) -> str | None:
     """The RAE-module key (`encoder.<reference HF names>`, `decoder.<reference names>`) of a diffusers key, or
-    None for the buffers. Transformers >= 5 attention names are mapped later, by rae_spec.hf.KEY_ALIASES."""
+    None for the buffers. Transformers >= 5 attention names are mapped later, by the kind's record
+    (rae_spec.encoders)."""
     if key.startswith("decoder."):
         for short, full in ATTENTION.items():
             key = key.replace(f".attention.{short}.", f".attention.{full}.")
@@ -225,7 +235,7 @@ def official_key(key: str, kind: str) -> str | None:
         rest = key[len("encoder."):]
         if rest.startswith("model."):
             rest = rest[len("model."):]
-        prefix = WEIGHT_PREFIX[kind]
+        prefix = encoder_kind(kind).weight_prefix
         if prefix and not rest.startswith(prefix):
             rest = prefix + rest
         return "encoder." + rest

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rae_spec.configs import RAEConfig
-from rae_spec.hf import KEY_ALIASES
+from rae_spec.encoders import encoder_kind
 from rae_spec.parameters import expected_parameters, unused_parameters
 
 LAYOUTS = Path(__file__).resolve().parent / "fixtures" / "diffusers_presets" / "layouts.json.gz"
@@ -39,7 +39,7 @@ def encoder_key(key: str, kind: str, *, v5_names: bool = False, siglip_wrapper: 
     if key in NOT_STORED[kind]:
         return None
     if v5_names:
-        for new, old in KEY_ALIASES[kind]:
+        for new, old in encoder_kind(kind).key_aliases:
             key = key.replace(old, new)
     if kind == "mae":
         key = key[len("vit."):]
