@@ -155,6 +155,9 @@ def test_download_info_convert_and_training_use_the_same_files(drae, hub, tmp_pa
 
     # training's encoder / decoder / stats: the parts, by model preset name, from the hub cache. Training reads
     # rae_spec's presets (full size), so the tiny file is refused, naming the fields ...
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub["cache"]))  # read at its import
     with pytest.raises(pretrained.CheckpointError, match="encoder_hidden_size 64, expected 384"):
         pretrained.load_encoder("dinov2-s.encoder")
     # ... and loads once the presets say what the file holds.
