@@ -243,6 +243,7 @@ def _diffusers_folder(path: Path, registry: Registry) -> list[str]:
            f"  encoder  {describe_config(rae.encoder)}", f"  decoder  {describe_config(rae.decoder)}",
            "  stats    " + (", ".join(f"{k} {list(v.shape)}" for k, v in stats.items()) or "none in the file"),
            f"  parameters {params / 1e6:.2f} M; weights {memory_line(params)}"]
+
     def fits(a) -> bool:
         configs = [registry.rae_config(a.encoder, a.decoder, a.encoder_input_size)]
         configs += [registry.model(a.stats).config] if a.stats else []
