@@ -364,6 +364,8 @@ def read(path: str | Path, config: Any = None) -> Contents:
             notes.append("no latent mean in the file: mean 0, as the reference reads an absent mean")
         return Contents(folder, weights, raw, config, dict(stats), stats, metadata, notes)
     part = "encoder." if isinstance(config, EncoderConfig) else "decoder." if isinstance(config, DecoderConfig) else ""
+    if part:  # one network: the notes about the statistics and the latents' scaling are not about it
+        notes, stats = [], {}
     tensors = official_tensors(_tensors(weights, lambda k: k.startswith(part or ("encoder.", "decoder."))), kind, part)
     pos = "decoder_pos_embed" if part == "decoder." else "decoder.decoder_pos_embed"
     if part != "encoder." and pos not in tensors:  # a non-persistent buffer in diffusers: recomputed there too
