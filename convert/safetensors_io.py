@@ -84,14 +84,17 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, str], int]:
     return header, metadata, 8 + n
 
 
-def read(path: str | Path, keep_bf16_bits: bool = False, lazy: bool = False,
-         ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(tensors, metadata). bf16 tensors become float32, or stay uint16 bits with `keep_bf16_bits`; with `lazy`
-    they are LazyArrays, read when needed (see rae_convert.lazy_array)."""
+def read(path: str | Path, keep_bf16_bits: bool = False, select: Callable[[str], bool] | None = None,
+         lazy: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors, metadata). bf16 tensors become float32, or stay uint16 bits with `keep_bf16_bits`. `select`
+    picks the tensors to read by name (the others are not touched: reading a part of a large file is cheap).
+    With `lazy` they are LazyArrays, read when needed (see rae_convert.lazy_array)."""
     header, metadata, start = read_header(path)
     out: dict[str, np.ndarray] = {}
     if lazy:
         for name, entry in header.items():
+            if select is not None and not select(name):
+                continue
             lo, hi = entry["data_offsets"]
             bf16 = entry["dtype"] == "BF16"
             stored = BFLOAT16 if bf16 else np.dtype(DTYPES[entry["dtype"]])
@@ -103,6 +106,8 @@ def read(path: str | Path, keep_bf16_bits: bool = False, lazy: bool = False,
         return out, metadata
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
         for name, entry in header.items():
+            if select is not None and not select(name):
+                continue
             lo, hi = entry["data_offsets"]
             bf16 = entry["dtype"] == "BF16"
             dtype = np.dtype(np.uint16) if bf16 else np.dtype(DTYPES[entry["dtype"]])

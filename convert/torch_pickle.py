@@ -242,10 +242,6 @@ def _data_offset(raw: mmap.mmap, info: zipfile.ZipInfo) -> int:
     return info.header_offset + 30 + name_len + extra_len
 
 
-def is_torch_zip(path: str | Path) -> bool:
-    return zipfile.is_zipfile(path) and any(n.endswith("data.pkl") for n in zipfile.ZipFile(path).namelist())
-
-
 def load(path: str | Path, lazy: bool = False) -> Any:
     """The object a torch zip checkpoint holds, with tensors as numpy arrays (bfloat16 -> float32), or as
     LazyArrays read on demand with `lazy` (stored members only; compressed ones are read now)."""

@@ -1,9 +1,10 @@
 """Models converted once for MLX, cached per source file, dtype and quantization.
 
-The first time the MLX engine needs a torch pickle (`.pt`, `.pth`, `.bin`), or a safetensors file in another
-dtype or quantization than the run asks for, it converts it with rae_convert, tensor by tensor (the memory of
-one tensor, never a float32 copy of the model), straight into the target dtype and quantization. Later runs
-load the ready file and never open the source again.
+The first time the MLX engine needs a torch pickle (`.pt`, `.pth`, `.bin`), a part of a diffusers
+AutoencoderRAE file (its encoder or decoder: one entry each, as the config is part of the key), or a
+safetensors file in another dtype or quantization than the run asks for, it converts it with rae_convert,
+tensor by tensor (the memory of one tensor, never a float32 copy of the model), straight into the target
+dtype and quantization. Later runs load the ready file and never open the source again.
 
     <rae cache>/mlx/<source sha256>/<variant>/      variant = <dtype>[-q<bits>g<group>]-<config hash>
         config.json, model.safetensors, entry.json  (entry.json: what the entry was made from, its files' sha256)
@@ -90,12 +91,15 @@ def _safetensors_state(path: Path) -> tuple[str, bool]:
 
 
 def needs_conversion(path: Path, variant: Variant = Variant()) -> bool:
-    """Torch pickles always; a safetensors file when it is float and the run wants it quantized or in a
-    narrower dtype (a quantized file is used as it is; widening happens while loading, for free)."""
+    """Torch pickles and diffusers AutoencoderRAE files always; a safetensors file when it is float and the run
+    wants it quantized or in a narrower dtype (a quantized file is used as it is; widening happens while
+    loading, for free)."""
+    from rae_convert.diffusers import folder_of
+
     path = Path(path)
     if not path.is_file():
         return False
-    if path.suffix != ".safetensors":  # a torch pickle (.pt, .pth, .bin, ...)
+    if path.suffix != ".safetensors" or folder_of(path) is not None:  # a torch pickle, or a diffusers part
         return True
     dtype, quantized = _safetensors_state(path)
     if quantized:
