@@ -146,7 +146,8 @@ def child(spec: dict) -> dict:
 
         def peaks():
             mx.synchronize()
-            return {"mlx_peak": int(mx.get_peak_memory()), "mlx_active": int(mx.get_active_memory())}
+            return {"mlx_peak": int(mx.get_peak_memory()), "mlx_active": int(mx.get_active_memory()),
+                    "mlx_cache": int(mx.get_cache_memory())}
     else:
         def reset():
             pass
@@ -166,6 +167,17 @@ def child(spec: dict) -> dict:
     pipe = dataclasses.replace(pipe, sampler=dataclasses.replace(pipe.sampler, num_steps=2))
     engine = make_engine(spec["backend"], spec["dtype"], spec.get("quantize"),
                          log=lambda m: print(m, file=sys.stderr, flush=True))
+    for change in spec.get("without", ()):  # ablations: run without one of the memory measures
+        if change == "clear_cache":
+            import gc
+
+            import rae_apps.engines.mlx_engine as mlx_engine
+
+            mlx_engine.release = gc.collect  # still drops Python garbage, but keeps MLX's buffer cache
+        elif change == "micro_batch":
+            engine.decode_batch_size = None  # decode the whole batch at once
+        else:
+            raise SystemExit(f"unknown ablation {change}")
     phases: dict[str, dict] = {}
 
     def phase(name, fn):
@@ -300,6 +312,9 @@ def main() -> None:
     ap.add_argument("--fast-start", action="store_true", help="also time the first image, cold and warm")
     ap.add_argument("--batch", type=int, default=4, help="an extra float32 --low-memory MLX run at this batch "
                                                          "(checks how the estimate scales; 1: none)")
+    ap.add_argument("--ablations", action="store_true",
+                    help="float32 runs without mx.clear_cache between phases, and at --batch without micro-batched "
+                         "decoding, to show what each bought")
     ap.add_argument("--cache", type=Path, default=None, help="the rae cache to use [default: WEIGHTS/rae-cache]")
     ap.add_argument("--record", type=Path, default=None, help="write every measurement as JSON")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -331,9 +346,13 @@ def main() -> None:
                 record("mlx", s, False, "cold", {**base, "low_memory": False, "load_only": True})
             for low in lows:
                 record("mlx", s, low, "warm", {**base, "low_memory": low})
+        f32 = {"backend": "mlx", "dtype": "float32", "quantize": None, "low_memory": True}
         if args.batch > 1:
-            record("mlx", "float32", True, f"b{args.batch}", {"backend": "mlx", "dtype": "float32", "quantize": None,
-                                                             "low_memory": True, "batch": args.batch})
+            record("mlx", "float32", True, f"b{args.batch}", {**f32, "batch": args.batch})
+        if args.ablations:
+            record("mlx", "float32", True, "no-clear-cache", {**f32, "without": ["clear_cache"]})
+            record("mlx", "float32", True, f"b{args.batch}-no-micro", {**f32, "batch": args.batch,
+                                                                       "without": ["micro_batch"]})
     if not args.no_torch:
         for s in TORCH_SETTINGS:
             for low in lows:
