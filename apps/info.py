@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, StatsConfig, to_dict
-from rae_spec.memory import GB, SETTINGS, sampling_memory, weight_bytes
+from rae_spec.memory import SETTINGS, sampling_memory, weight_bytes
 from rae_spec.parameters import expected_parameters, parameter_count
 
 from . import reference_yaml
@@ -32,7 +32,7 @@ def peak_line(dit: Any, decoder: Any, guide: Any = None) -> str:
     for name, p in SETTINGS.items():
         full = sampling_memory(dit, decoder, guide, p).peak
         low = sampling_memory(dit, decoder, guide, p, low_memory=True).peak
-        parts.append(f"{name} {full / GB:.2f} GB ({low / GB:.2f})")
+        parts.append(f"{name} {human_size(full)} ({human_size(low)})")
     return "peak memory to sample one image (MLX, estimated; with --low-memory): " + ", ".join(parts)
 
 
