@@ -356,7 +356,7 @@ class SamplerConfig:
     """
 
     mode: Literal["ode", "sde"] = "ode"
-    method: Literal["euler", "heun", "heun3", "midpoint", "rk4"] = "euler"
+    method: str = "euler"  # a name (or alias) of rae_spec.samplers.METHODS for `mode`
     num_steps: int = 50
     diffusion_form: Literal["sigma", "constant"] = "sigma"
     diffusion_norm: float = 1.0
