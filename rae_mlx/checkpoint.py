@@ -12,7 +12,6 @@ MLX's OHWI layout through rae_convert.layout's table.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,16 @@ from mlx.utils import tree_flatten, tree_unflatten
 from rae_convert import diffusers
 from rae_convert.layout import change_layout, layout_plan
 
-from rae_spec.configs import (
-    DecoderConfig,
-    DiTDHConfig,
-    EncoderConfig,
-    LightningDiTConfig,
-    RAEConfig,
-    StatsConfig,
-    from_json,
-)
+from rae_spec.configs import RAEConfig, StatsConfig, from_json
 from rae_spec.hf import load_encoder_config
-from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
+from rae_spec.state_dict import (
+    CheckpointError,
+    match_state_dict,
+    mean_var,
+    model_kind,
+    unwrap_state_dict,
+    weights_file,
+)
 
 # Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles,
 # the random Fourier frequencies of the time embedding).
@@ -87,15 +85,7 @@ def build_model(config: Any) -> nn.Module:
     from .encoders import build_encoder
     from .rae import RAE
 
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
-        return build_dit(config)
-    if isinstance(config, DecoderConfig):
-        return ViTDecoder(config)
-    if isinstance(config, EncoderConfig):
-        return build_encoder(config)
-    if isinstance(config, RAEConfig):
-        return RAE(config)
-    raise TypeError(f"no module for {type(config).__name__}")
+    return {"dit": build_dit, "decoder": ViTDecoder, "encoder": build_encoder, "rae": RAE}[model_kind(config)](config)
 
 
 def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
@@ -128,13 +118,6 @@ def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Pa
     module.load_weights(weights, strict=True)
     mx.eval(module.parameters())
     return module
-
-
-def _weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            return folder / name  # pytorch_model.bin is a torch zip pickle: read without torch too
-    raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
 
 
 def _folder_config(folder: Path) -> Any:
@@ -174,7 +157,7 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
     folder = path if path.is_dir() else None
     if folder is not None:
         config = config if config is not None else _folder_config(folder)
-        path = _weights_file(folder)
+        path = weights_file(folder)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
     obj, metadata = read_checkpoint(path)
@@ -206,28 +189,11 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
             raise CheckpointError(f"{path} carries no latent statistics")
     else:
         if path.is_dir():
-            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
         obj, _ = read_checkpoint(path)
     return _mean_var(obj, path, shape)
 
 
 def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None) -> tuple[mx.array | None, mx.array | None]:
-    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
-        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
-                              f"found {keys}")
-    out = []
-    for name in ("mean", "var"):
-        value = obj.get(name)
-        if value is not None:
-            if not hasattr(value, "shape"):
-                raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
-            value = mx.array(np.asarray(value, dtype=np.float32)) if not isinstance(value, mx.array) else value
-            value = value.astype(mx.float32)
-            if shape is not None:
-                if value.size != math.prod(shape):
-                    raise CheckpointError(f"{path}: '{name}' has shape {tuple(value.shape)} ({value.size} values); "
-                                          f"expected {shape} for this model")
-                value = value.reshape(shape)
-        out.append(value)
-    return out[0], out[1]
+    return mean_var(obj, path, shape, lambda v: (v if isinstance(v, mx.array) else
+                                                 mx.array(np.asarray(v, dtype=np.float32))).astype(mx.float32))
