@@ -128,6 +128,26 @@ def read_record(path: str | Path) -> dict[str, Any]:
     return record
 
 
+MAX_RECORD_FILE = 16 << 20  # a record is kilobytes; a bigger "metadata" file is not one of ours
+
+
+def same_job(path: str | Path, job: dict[str, Any]) -> bool:
+    """Whether `path` is an output rae wrote for this job: a PNG (or JSON sidecar) whose record agrees with
+    every item of `job`. Such a file may be replaced by a rerun of the same command (rae_spec.files'
+    rule); anything unreadable or different is the user's file and is not."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_RECORD_FILE:
+            return False
+        if path.suffix.lower() == ".json":
+            record = json.loads(path.read_text())
+        else:
+            record = json.loads(png_text(path).get(PNG_KEY, "null"))
+    except (OSError, UserError, ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and all(record.get(k) == v for k, v in job.items())
+
+
 def write_sidecar(image_path: str | Path, record: dict[str, Any]) -> Path:
     path = Path(image_path).with_suffix(".json")
     write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")

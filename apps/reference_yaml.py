@@ -23,15 +23,17 @@ models folder), so everything works offline once downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rae_spec import yaml_files
 from rae_spec.configs import (
     DECODER_SIZES,
+    ConfigError,
     DecoderConfig,
     DiTDHConfig,
     EncoderConfig,
@@ -64,47 +66,8 @@ ODE_METHODS = {"euler": "euler", "heun2": "heun", "heun": "heun", "heun3": "heun
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """The YAML as plain dicts, floats such as `1e-6` read as floats (as OmegaConf does) and
-    `${a.b}` interpolations resolved."""
-    try:
-        import yaml
-    except ImportError as e:  # pragma: no cover - huggingface_hub depends on pyyaml
-        raise UserError("reading YAML configs needs PyYAML: pip install pyyaml") from e
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config {path} does not exist")
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:\d[\d_]*\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d[\d_]*[eE][-+]?\d+"
-                   r"|\.inf|\.nan)$", re.X | re.I),
-        list("-+0123456789."))
-    try:
-        data = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - SafeLoader subclass
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"config {path} is not valid YAML: {' '.join(str(e).split())}") from e
-    if not isinstance(data, dict):
-        raise UserError(f"config {path} must be a YAML mapping with stage_1 / stage_2 / ... blocks")
-    return _interpolate(data, data)
-
-
-def _interpolate(node: Any, root: dict) -> Any:
-    if isinstance(node, dict):
-        return {k: _interpolate(v, root) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, root) for v in node]
-    if isinstance(node, str):
-        m = re.fullmatch(r"\$\{([\w.\-]+)\}", node.strip())
-        if m:
-            value: Any = root
-            for part in m.group(1).split("."):
-                if not isinstance(value, dict) or part not in value:
-                    raise UserError(f"config interpolation {node} refers to a missing key")
-                value = value[part]
-            return _interpolate(value, root)
-    return node
+    `${a.b}` interpolations resolved, within rae_spec.yaml_files' bounds (aliases, nesting, cycles)."""
+    return yaml_files.load_yaml(path, what="config")
 
 
 # ------------------------------------------------------------------------------------------------ paths
@@ -430,9 +393,28 @@ def _shift(misc: dict, latent_shape: tuple[int, ...], r: Resolver) -> float:
 # ------------------------------------------------------------------------------------------------ API
 
 
+@contextlib.contextmanager
+def _values_of(path: Path) -> Iterator[None]:
+    """Interpreting the YAML's values: a value of the wrong type or form (a mapping where a number belongs,
+    a word where a size belongs) surfaces as a TypeError / ValueError somewhere in the reading; it is the
+    file's fault, so it becomes a UserError naming the file."""
+    try:
+        yield
+    except (UserError, ConfigError):
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+        raise UserError(f"config {path} has a value of the wrong type or form: {' '.join(str(e).split())[:200]}") \
+            from e
+
+
 def sampling_pipeline(path: str | Path, store: Store, *, download: bool = True) -> SamplingPipeline:
     """Everything a reference sampling YAML means, with its files found (or fetched)."""
     path = Path(path)
+    with _values_of(path):
+        return _sampling_pipeline(path, store, download)
+
+
+def _sampling_pipeline(path: Path, store: Store, download: bool) -> SamplingPipeline:
     cfg = load_yaml(path)
     r = Resolver(path, store, download)
     _check_transport(cfg)
@@ -458,9 +440,10 @@ def sampling_pipeline(path: str | Path, store: Store, *, download: bool = True) 
 def autoencoder_pipeline(path: str | Path, store: Store, *, download: bool = True) -> AutoencoderPipeline:
     """The RAE of a reference YAML's stage_1 block, encoder weights included."""
     path = Path(path)
-    cfg = load_yaml(path)
-    r = Resolver(path, store, download)
-    rae, decoder, stats, encoder = _stage1(cfg, r, need_encoder_weights=True)
+    with _values_of(path):
+        cfg = load_yaml(path)
+        r = Resolver(path, store, download)
+        rae, decoder, stats, encoder = _stage1(cfg, r, need_encoder_weights=True)
     assert encoder is not None
     return AutoencoderPipeline(encoder=encoder, decoder=decoder, stats=stats, rae=rae,
                                source={"config": str(path.resolve())}, notes=tuple(r.notes))

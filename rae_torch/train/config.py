@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rae_spec import yaml_files
 from rae_spec.configs import ConfigError, GuidanceConfig, SamplerConfig, TransportConfig
 
 
@@ -353,12 +354,10 @@ def to_plain(config: Any) -> Any:
 
 def set_dotted(data: dict[str, Any], assignment: str) -> None:
     """Apply 'a.b.c=value' (value parsed as YAML) to nested plain data."""
-    import yaml
-
     if "=" not in assignment:
         raise ConfigError(f"an override must look like key.sub=value, got {assignment!r}")
     key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw)
+    value = yaml_files.loads(raw, f"--set {key}")
     node = data
     parts = key.strip().split(".")
     for part in parts[:-1]:
@@ -369,18 +368,8 @@ def set_dotted(data: dict[str, Any], assignment: str) -> None:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping at the top level")
-    return data
+    """A training YAML as plain data, within rae_spec.yaml_files' bounds (size, aliases, nesting)."""
+    return yaml_files.load_yaml(path, interpolate=False, what="config file")
 
 
 def load_config(stage: str, path: str | Path | None = None, overrides: typing.Sequence[str] = (),
