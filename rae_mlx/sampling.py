@@ -20,6 +20,7 @@ import numpy as np
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.noise import step_noise
 from rae_spec.schedule import ODE_TABLEAUS, rk_combine, sampling_grid, stage_times
+from rae_spec.step_state import StepState
 
 VelocityFn = Callable[[mx.array, mx.array], mx.array]
 
@@ -87,9 +88,10 @@ class Sampler:
     """Fixed-grid ODE (Euler, Heun, Heun3, midpoint, RK4: rae_spec's tableaus) and SDE (Euler-Maruyama)
     integration on the shifted time grid.
 
-    `steps` yields the (evaluated) state after every step, so callers can show progress or stop early;
-    `sample` returns the final state (optionally the whole trajectory, index 0 being the start). The
-    state keeps the dtype of `x` (float32 noise), whatever the model's dtype.
+    `walk` yields a StepState per step (previews read its x0), `steps` the (evaluated) state after every
+    step, so callers can show progress or stop early; `sample` returns the final state (optionally the
+    whole trajectory, index 0 being the start). The state keeps the dtype of `x` (float32 noise),
+    whatever the model's dtype.
     """
 
     def __init__(self, config: SamplerConfig, shift: float, compile: bool | None = None):
@@ -106,16 +108,17 @@ class Sampler:
         c = self.config
         return c.diffusion_norm * (t if c.diffusion_form == "sigma" else 1.0)
 
-    def step_function(self, velocity: VelocityFn) -> Callable[..., mx.array]:
-        """The per-step update as a function of arrays only (so it can be compiled):
-        ODE (x, [stage times], dt) with the method's tableau, SDE (x, t, [t, 1 - t, D, h, sqrt(2 D h)], noise)."""
+    def step_function(self, velocity: VelocityFn) -> Callable[..., tuple[mx.array, mx.array]]:
+        """The per-step update as a function of arrays only (so it can be compiled), returning the new state
+        and the velocity at the step's start: ODE (x, [stage times], dt) with the method's tableau, SDE
+        (x, t, [t, 1 - t, D, h, sqrt(2 D h)], noise)."""
         if self.config.mode == "sde":
             def step(x, t, scalars, noise):
                 t_s, one_minus_t, D, h, noise_scale = scalars
                 v = velocity(x, t)
                 score = -(x + one_minus_t * v) / t_s
-                x = x - (v - D * score) * h
-                return x + noise_scale * noise
+                new = x - (v - D * score) * h
+                return new + noise_scale * noise, v
         else:
             _, A, b = ODE_TABLEAUS[self.config.method]
 
@@ -123,10 +126,11 @@ class Sampler:
                 ks = []
                 for t, a in zip(times, A, strict=True):
                     ks.append(velocity(rk_combine(x, dt, a, ks), t))
-                return rk_combine(x, dt, b, ks)
+                return rk_combine(x, dt, b, ks), ks[0]
         return mx.compile(step) if self.compile else step
 
-    def steps(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[mx.array]:
+    def walk(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[StepState]:
+        """One evaluated StepState per step: the state it started from, the velocity there, the new state."""
         x = x if isinstance(x, mx.array) else mx.array(np.asarray(x))
         step = self.step_function(velocity)
         grid = [float(v) for v in self.grid]
@@ -136,13 +140,19 @@ class Sampler:
             dt = t_next - t_cur  # negative: time runs from noise to data
             if self.config.mode == "sde":
                 t = mx.full((B,), t_cur, dtype=mx.float32)
-                x = step(x, t, *self._sde_inputs(x, t_cur, -dt, noise=k < last, rng=rng))
+                new, v = step(x, t, *self._sde_inputs(x, t_cur, -dt, noise=k < last, rng=rng))
             else:
                 c = ODE_TABLEAUS[self.config.method][0]
                 times = [mx.full((B,), ti, dtype=mx.float32) for ti in stage_times(t_cur, t_next, c)]
-                x = step(x, times, _f32(dt))
-            mx.eval(x)
-            yield x
+                new, v = step(x, times, _f32(dt))
+            mx.eval(new, v)
+            yield StepState(k + 1, last + 1, t_cur, t_next, x, v, new)
+            x = new
+
+    def steps(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[mx.array]:
+        """The (evaluated) state after every step."""
+        for state in self.walk(x, velocity, rng):
+            yield state.next
 
     def _sde_inputs(self, x: mx.array, t: float, h: float, noise: bool, rng) -> tuple[list[mx.array], mx.array]:
         """Reverse-time Euler-Maruyama for this time convention: with score = -(x + (1 - t) v) / t,

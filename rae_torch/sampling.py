@@ -15,6 +15,7 @@ import torch
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.noise import step_noise
 from rae_spec.schedule import ODE_TABLEAUS, rk_combine, sampling_grid, stage_times
+from rae_spec.step_state import StepState
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -63,8 +64,9 @@ class Sampler:
     """Fixed-grid ODE (Euler, Heun, Heun3, midpoint, RK4: rae_spec's tableaus) and SDE (Euler-Maruyama)
     integration on the shifted time grid.
 
-    `steps` yields the state after every step, so callers can show progress or stop early; `sample`
-    returns the final state (optionally the whole trajectory, index 0 being the start).
+    `walk` yields a StepState per step (previews read its x0), `steps` the state after every step, so
+    callers can show progress or stop early; `sample` returns the final state (optionally the whole
+    trajectory, index 0 being the start).
     """
 
     def __init__(self, config: SamplerConfig, shift: float):
@@ -80,8 +82,9 @@ class Sampler:
         c = self.config
         return c.diffusion_norm * (t if c.diffusion_form == "sigma" else 1.0)
 
-    def steps(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
-              ) -> Iterator[torch.Tensor]:
+    def walk(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
+             ) -> Iterator[StepState]:
+        """One StepState per step: the state it started from, the velocity there, and the new state."""
         grid = [float(v) for v in self.grid]
         B = x.shape[0]
         last = len(grid) - 2
@@ -89,15 +92,23 @@ class Sampler:
             dt = t_next - t_cur  # negative: time runs from noise to data
             if self.config.mode == "sde":
                 t = torch.full((B,), t_cur, dtype=torch.float32, device=x.device)
-                x = self._sde_step(x, velocity(x, t), t_cur, -dt, noise=k < last, rng=rng)
+                v = velocity(x, t)
+                new = self._sde_step(x, v, t_cur, -dt, noise=k < last, rng=rng)
             else:
                 c, A, b = ODE_TABLEAUS[self.config.method]
                 ks = []
                 for ti, a in zip(stage_times(t_cur, t_next, c), A, strict=True):
                     t = torch.full((B,), ti, dtype=torch.float32, device=x.device)
                     ks.append(velocity(rk_combine(x, dt, a, ks), t))
-                x = rk_combine(x, dt, b, ks)
-            yield x
+                v, new = ks[0], rk_combine(x, dt, b, ks)
+            yield StepState(k + 1, last + 1, t_cur, t_next, x, v, new)
+            x = new
+
+    def steps(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
+              ) -> Iterator[torch.Tensor]:
+        """The state after every step."""
+        for state in self.walk(x, velocity, rng):
+            yield state.next
 
     def _sde_step(self, x, v, t: float, h: float, noise: bool, rng) -> torch.Tensor:
         """Reverse-time Euler-Maruyama for this time convention: with score = -(x + (1 - t) v) / t,
