@@ -113,16 +113,21 @@ def read_record(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"metadata file {path} does not exist")
+    if path.stat().st_size > MAX_RECORD_FILE and path.suffix.lower() == ".json":
+        raise UserError(f"{path} is {path.stat().st_size} bytes: too large to be rae metadata")
     if path.suffix.lower() == ".json":
         try:
-            record = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"{path} is not valid JSON: {e}") from e
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path} is not UTF-8 JSON") from e
     else:
         text = png_text(path).get(PNG_KEY)
         if text is None:
             raise UserError(f"{path} carries no rae metadata (it was not written by `rae sample`)")
+    try:
         record = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise UserError(f"{path} does not hold valid JSON metadata ({' '.join(str(e).split())[:100]})") from e
     if not isinstance(record, dict) or record.get("format") not in (FORMAT, GRID_FORMAT):
         raise UserError(f"{path} does not hold rae sample metadata (format {FORMAT} or {GRID_FORMAT})")
     return record
