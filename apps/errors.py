@@ -20,7 +20,7 @@ class MissingFileError(UserError):
 
 
 # Backend errors are recognised by name so this module never imports torch or mlx.
-_USER_ERROR_NAMES = {"CheckpointError", "ConfigError", "OutputError"}
+_USER_ERROR_NAMES = {"CheckpointError", "ConfigError", "OutputError", "TorchPickleError", "SafetensorsError"}
 # OS errors about the user's files and disks (not bugs): reported as one line naming the path.
 USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
                   errno.EISDIR, errno.ENAMETOOLONG, errno.EFBIG, errno.EEXIST, errno.ENOTEMPTY, errno.ELOOP,

@@ -18,8 +18,9 @@ from .errors import UserError
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Decoded images (B, 3, H, W), float -> (B, H, W, 3) uint8 exactly as the reference saves them:
-    clamp to [0, 1], multiply by 255 in float32, truncate (no rounding)."""
-    x = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0) * np.float32(255.0)
+    clamp to [0, 1], multiply by 255 in float32, truncate (no rounding). NaN becomes 0 (callers refuse
+    non-finite images unless told to write them anyway)."""
+    x = np.clip(np.nan_to_num(np.asarray(images, dtype=np.float32), nan=0.0), 0.0, 1.0) * np.float32(255.0)
     return np.ascontiguousarray(x.astype(np.uint8).transpose(0, 2, 3, 1))
 
 

@@ -211,9 +211,11 @@ def _check_recorded_sources(record: dict[str, Any]) -> None:
     if not isinstance(source, dict) or not all(isinstance(source.get(k), (str, type(None)))
                                                for k in ("preset", "model", "config")):
         raise UserError("the metadata record's source must name a preset, a model or a config")
-    files = record.get("files") if isinstance(record.get("files"), dict) else {}
-    for key, recorded in (("model", (files.get("dit") or {}).get("sha256") if isinstance(files.get("dit"), dict)
-                           else None), ("config", source.get("config_sha256"))):
+    files = record.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, dict) and isinstance(v.get("sha256"), str)
+                                              and isinstance(v.get("origin"), str) for v in files.values()):
+        raise UserError("the metadata record's files must map roles to {origin, sha256}")
+    for key, recorded in (("model", files.get("dit", {}).get("sha256")), ("config", source.get("config_sha256"))):
         value = source.get(key)
         if value is None:
             continue

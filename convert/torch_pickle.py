@@ -464,8 +464,18 @@ def _load(path: Path) -> Any:
             obj = _Unpickler(data, str(path), read_storage, budget).load()
             return _to_numpy(obj, {})
         finally:
-            gc.collect()  # drop views into the mapping before closing it
-            try:
-                raw.close()
-            except BufferError:
-                pass  # a caller-held view keeps the mapping alive; it closes when that view goes
+            _close(raw)
+
+
+def _close(raw: mmap.mmap) -> None:
+    """Close the file mapping. Views into it (storages of an unpickler that an exception's traceback still
+    holds) keep it open; a collection drops the unreachable ones, and a view held on purpose keeps it
+    alive until it goes."""
+    try:
+        raw.close()
+    except BufferError:
+        gc.collect()
+        try:
+            raw.close()
+        except BufferError:
+            pass

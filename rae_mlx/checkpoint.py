@@ -177,8 +177,8 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
         path = _weights_file(folder)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
-    check_file_size(path, config)
     obj, metadata = read_checkpoint(path)
+    check_file_size(path, config)  # before a quantized model is built (those are matched after building)
     quant = metadata.get("quantization", "none")
     if quant not in ("", "none"):
         from .quantize import load_quantized_weights, parse_quantization

@@ -63,8 +63,11 @@ def read_checkpoint(path: str | Path) -> Any:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise  # the file cannot be read (permissions, I/O): reported as such, naming the path
+    except OSError as e:
+        if e.filename is not None:
+            raise  # the file cannot be opened (permissions, I/O): reported as such, naming the path
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read as a torch checkpoint "
+                              f"({e.strerror or e})") from e
     except pickle.UnpicklingError as e:
         msg = str(e)
         if "Weights only load failed" in msg or "weights_only" in msg:
@@ -164,8 +167,9 @@ def load_model(path: str | Path, config: Any = None) -> nn.Module:
         path = _weights_file(path)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
+    obj = read_checkpoint(path)
     check_file_size(path, config)
-    sd = _from_layout(unwrap_state_dict(read_checkpoint(path), path), config, read_metadata(path), path)
+    sd = _from_layout(unwrap_state_dict(obj, path), config, read_metadata(path), path)
     tensors = match_state_dict(sd, config, path, finite=_finite)  # keys, shapes, values: before allocating
     module = _load_matched(build_model(config), tensors)
     folder = path.parent

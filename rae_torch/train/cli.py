@@ -127,7 +127,33 @@ def stage_command(stage: str, help_text: str):
     return decorate
 
 
-@click.group("train")
+class TrainGroup(click.Group):
+    """Run standalone (`python -m rae_torch.train`): errors as `error: ...` lines (exit 2 for input errors;
+    `--debug` shows the traceback), SIGTERM outside the training loop like Ctrl-C (exit 143). Mounted under
+    `rae`, the rae command's handler does the same."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            with sigterm_as_interrupt():
+                super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt) as e:
+            click.echo("interrupted: finished files are complete, unfinished ones were not written", err=True)
+            terminated = isinstance(e, Terminated) or isinstance(e.__context__, Terminated)
+            sys.exit(EXIT_SIGTERM if terminated else 130)
+        except click.ClickException as e:
+            if "--debug" in argv:
+                traceback.print_exception(e.__cause__ or e)
+            message = e.format_message() if not isinstance(e, click.UsageError) or e.ctx is None else \
+                f"{e.format_message()} (see `{e.ctx.command_path} --help`)"
+            click.echo(f"error: {' '.join(message.split())}", err=True)
+            sys.exit(e.exit_code)
+        sys.exit(0)
+
+
+@click.group("train", cls=TrainGroup)
 def train_cli() -> None:
     """Train RAE decoders (stage1), latent statistics (stats), latent caches (cache) and DiT^DH / LightningDiT
     models (stage2), in one process or under torchrun (DDP / FSDP2). Runs resume from their newest
@@ -201,19 +227,4 @@ def _export(checkpoint: Path, output: Path, decoder: str | None, overwrite: bool
 
 
 def main() -> None:
-    """`python -m rae_torch.train`: click's own handling, plus SIGTERM as Ctrl-C and --debug tracebacks."""
-    argv = sys.argv[1:]
-    debug = "--debug" in argv
-    try:
-        with sigterm_as_interrupt():
-            train_cli.main(argv, prog_name=f"{Path(sys.executable).name} -m rae_torch.train", standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt) as e:
-        click.echo("interrupted: finished files are complete, unfinished ones were not written", err=True)
-        terminated = isinstance(e, Terminated) or isinstance(e.__context__, Terminated)
-        sys.exit(EXIT_SIGTERM if terminated else 130)
-    except click.ClickException as e:
-        if debug and e.__cause__ is not None:
-            traceback.print_exception(e.__cause__)
-        e.show()
-        sys.exit(e.exit_code)
-    sys.exit(0)
+    train_cli.main(prog_name=f"{Path(sys.executable).name} -m rae_torch.train")
