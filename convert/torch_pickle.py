@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import _compat_pickle
 import collections
-import gc
 import io
 import math
 import mmap
@@ -260,6 +259,12 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python unpickler: its opcodes c
         self._globals = _allowed_globals(self._budget)
         self._callables = [v for v in self._globals.values() if callable(v)]
 
+    def release(self) -> None:
+        """Drop every object of the load (the storages view the file mapping)."""
+        self._storages.clear()
+        for name in ("memo", "stack", "metastack"):
+            getattr(self, name, {}).clear()
+
     def find_class(self, module: str, name: str):
         # Protocol-2 pickles (torch's default) spell some modules the Python 2 way (__builtin__, copy_reg).
         if not isinstance(module, str) or not isinstance(name, str):
@@ -460,22 +465,20 @@ def _load(path: Path) -> Any:
                     return memoryview(raw)[start: start + info.file_size]
                 return memoryview(zf.read(name))
 
-            budget = 2 * file_size + MATERIALIZE_SLACK
-            obj = _Unpickler(data, str(path), read_storage, budget).load()
-            return _to_numpy(obj, {})
+            unpickler = _Unpickler(data, str(path), read_storage, 2 * file_size + MATERIALIZE_SLACK)
+            try:
+                return _to_numpy(unpickler.load(), {})
+            finally:
+                unpickler.release()
         finally:
             _close(raw)
 
 
 def _close(raw: mmap.mmap) -> None:
-    """Close the file mapping. Views into it (storages of an unpickler that an exception's traceback still
-    holds) keep it open; a collection drops the unreachable ones, and a view held on purpose keeps it
-    alive until it goes."""
+    """Close the file mapping now if nothing views it; otherwise (a failed load whose traceback still
+    holds a storage view) it is unmapped when the last view goes. No gc.collect(): in a large process that
+    costs far more than the load."""
     try:
         raw.close()
     except BufferError:
-        gc.collect()
-        try:
-            raw.close()
-        except BufferError:
-            pass
+        pass

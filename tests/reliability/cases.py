@@ -96,8 +96,8 @@ def expect_refusal(outcome: Outcome, *, within: float | None = None, mentions: s
     """A refusal is the right answer here: exit 0 is a problem too, as is a slow or vague refusal."""
     if outcome.code == 0:
         return judged(outcome, "accepted a file or option that must be refused")
-    if within is not None and outcome.seconds > within:
-        return judged(outcome, f"refused after {outcome.seconds:.2f} s (limit {within} s)")
+    if within is not None and outcome.cpu > within:
+        return judged(outcome, f"refused after {outcome.cpu:.2f} CPU s (limit {within} s)")
     if mentions and outcome.kind == "refused" and mentions not in outcome.stderr:
         return judged(outcome, f"the error does not mention {mentions!r}: {outcome.stderr.strip()[-200:]}")
     return outcome

@@ -43,6 +43,7 @@ class Outcome:
     rss_growth: int = 0
     problem: str = ""  # set by a case's own check of an exit-0 result (or of what a refusal left behind)
     limit: float = TIME_LIMIT  # training commands build models and read data first: they get longer
+    cpu: float = 0.0  # CPU seconds: what "refused within a second" is measured in (a busy machine slows wall time)
 
     @property
     def kind(self) -> str:
@@ -82,13 +83,14 @@ def limits(seconds: float = TIME_LIMIT) -> Iterator[dict]:
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds + 1)
-    out = {"start": time.perf_counter(), "rss": _rss()}
+    out = {"start": time.perf_counter(), "cpu0": time.process_time(), "rss": _rss()}
     try:
         yield out
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         out["seconds"] = time.perf_counter() - out["start"]
+        out["cpu"] = time.process_time() - out["cpu0"]
         out["rss_growth"] = _rss() - out["rss"]
 
 
@@ -103,10 +105,11 @@ def run_cli(*args, cli=None, input: str | None = None, limit: float = TIME_LIMIT
         with limits(limit) as m:
             result = runner.invoke(cli, [str(a) for a in args], catch_exceptions=False, input=input)
     except Hang as e:
-        return Outcome(-1, str(e), m["seconds"], m["rss_growth"], limit=limit)
+        return Outcome(-1, str(e), m["seconds"], m["rss_growth"], limit=limit, cpu=m["cpu"])
     except Exception as e:  # noqa: BLE001 - escaped the CLI's own handler: a traceback for the user
-        return Outcome(1, f"Traceback: {type(e).__name__}: {e}", m["seconds"], m["rss_growth"], limit=limit)
-    return Outcome(result.exit_code, result.stderr, m["seconds"], m["rss_growth"], limit=limit)
+        return Outcome(1, f"Traceback: {type(e).__name__}: {e}", m["seconds"], m["rss_growth"], limit=limit,
+                       cpu=m["cpu"])
+    return Outcome(result.exit_code, result.stderr, m["seconds"], m["rss_growth"], limit=limit, cpu=m["cpu"])
 
 
 def run_call(fn: Callable[[], object]) -> tuple[Outcome, object]:
