@@ -394,14 +394,6 @@ def _check_member(path: Path, info: zipfile.ZipInfo, file_size: int, limit: int 
                                f"{info.file_size} bytes, far beyond any real compression; refusing to read it")
 
 
-def is_torch_zip(path: str | Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any(n.endswith("data.pkl") for n in zf.namelist())
-    except Exception:  # noqa: BLE001 - any failure to parse means "not a torch zip"
-        return False
-
-
 def load(path: str | Path) -> Any:
     """The object a torch zip checkpoint holds, with tensors as numpy arrays (bfloat16 -> float32)."""
     path = Path(path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 
 from ..checkpoint import CheckpointError
 from .config import dump_config, load_config
-from .pretrained import MissingWeightsError
+from .pretrained import MODELS_DIR_ENV, MissingWeightsError
 
 USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, OutputError, FileNotFoundError, PermissionError)
 USER_OS_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
@@ -71,6 +72,17 @@ def _check_outputs(stage: str, cfg, overwrite: bool) -> None:
     else:
         check_output_folder(cfg.output_dir, overwrite=True, what="run folder")
 
+models_dir_option = click.option(
+    "--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV, default=None,
+    help="Find preset and hub files in this plain folder (DIR/<org>/<repo>/<file>, as `rae download "
+         "--models-dir` fills it) instead of the Hugging Face cache [env RAE_MODELS_DIR].")
+
+
+def use_models_dir(models_dir: Path | None) -> None:
+    """Point this process's file store (rae_torch.train.pretrained.store) at `models_dir`."""
+    if models_dir is not None:
+        os.environ[MODELS_DIR_ENV] = str(models_dir)
+
 
 def _overrides(stage: str, sets: tuple[str, ...], data_path, output_dir, image_size, precision, compile_,
                seed) -> list[str]:
@@ -110,9 +122,11 @@ def stage_command(stage: str, help_text: str):
         @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
         @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache")
         @click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+        @models_dir_option
         @functools.wraps(run)
         def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config,
-                    overwrite):
+                    overwrite, models_dir):
+            use_models_dir(models_dir)
             with _user_errors():
                 cfg = load_config(stage, config_path, _overrides(stage, sets, data_path, output_dir, image_size,
                                                                  precision, compile_, seed))
@@ -216,11 +230,13 @@ def _finish(metrics: dict) -> None:
 @click.option("--decoder", help="decoder folder / preset / file (default: the run's `decoder`)")
 @click.option("--overwrite", is_flag=True, help="replace the files of an existing output folder")
 @click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
-def _export(checkpoint: Path, output: Path, decoder: str | None, overwrite: bool) -> None:
+@models_dir_option
+def _export(checkpoint: Path, output: Path, decoder: str | None, overwrite: bool, models_dir: Path | None) -> None:
     """Write a sampling pipeline folder (pipeline.json, dit/, decoder/, stats) from a stage-2 checkpoint's
     EMA weights."""
     from .stage2 import export_checkpoint
 
+    use_models_dir(models_dir)
     with _user_errors():
         check_output_folder(output, overwrite=overwrite, what="export folder")
         click.echo(str(export_checkpoint(checkpoint, output, decoder)))

@@ -558,7 +558,8 @@ def _train_assets(ctx: Context) -> dict[str, Path]:
         from rae_spec import DecoderConfig, EncoderConfig
         from rae_torch.decoder import ViTDecoder
         from rae_torch.train.export import save_model_folder
-        from rae_torch.train.toy import make_image_folder, save_random_encoder
+
+        from ..toy import make_image_folder, save_random_encoder
 
         root = ctx.root / "train-assets"
         make_image_folder(root / "data", classes=3, per_class=4, size=(40, 36))
