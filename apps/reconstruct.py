@@ -20,7 +20,7 @@ import click
 import numpy as np
 
 from rae_spec.configs import to_dict
-from rae_spec.files import atomic_path
+from rae_spec.files import atomic_path, check_output
 from rae_spec.presets import AUTOENCODERS
 
 from . import __version__, reference_yaml
@@ -28,13 +28,14 @@ from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .images import center_crop, load_rgb, psnr, save_png, ssim, stretch, to_uint8, to_uint8_rounded
-from .metadata import file_record, sha256
+from .metadata import file_record, same_job, sha256
 from .options import backend_options, debug_option, models_dir_option, output_options, presets_option
 from .pipeline import autoencoder_from_preset
 from .progress import Phases, bar
 from .registry import load_registry
 
 DEFAULT_OUTPUT = "{name}-recon.png"
+RECORD_FORMAT = "rae-reconstruct/1"
 PREPROCESS = {
     "crop": "the ADM center crop to the decoder's size (the reference's evaluation); 8-bit by truncation",
     "stretch": "the whole image to the encoder's own bicubic resize, stretching non-square images "
@@ -64,15 +65,17 @@ Examples:
                    + ". [default: stretch with --config, else crop]")
 @click.option("--save-latents", is_flag=True, help="Also write each image's normalized latents as .npy beside it.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per forward pass.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files (without it, only this command's own "
+              "earlier outputs for the same inputs are replaced).")
 @backend_options
 @models_dir_option
 @presets_option
 @output_options
 @debug_option
 def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path | None, output: str,
-                preprocess: str | None, save_latents: bool, batch_size: int, backend: str, dtype: str | None,
-                quantize: str | None, models_dir: Path | None, presets_file: Path | None, verbose: bool,
-                quiet: bool) -> None:
+                preprocess: str | None, save_latents: bool, batch_size: int, overwrite: bool, backend: str,
+                dtype: str | None, quantize: str | None, models_dir: Path | None, presets_file: Path | None,
+                verbose: bool, quiet: bool) -> None:
     """Encode and decode IMAGE... with a representation autoencoder.
 
     Each image is fed as the reference does (--preprocess: the evaluation's ADM center crop to the
@@ -85,6 +88,14 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
         raise UserError("give --autoencoder or --config, not both")
     preprocess = preprocess or ("stretch" if config is not None else "crop")
     targets = _targets(output, images)
+    source = {"config": str(config.resolve())} if config is not None else {"autoencoder": autoencoder or "dinov2-b"}
+    for image, target in zip(images, targets, strict=True):  # before anything is downloaded or loaded
+        job = {"format": RECORD_FORMAT, "input": str(image), "source": source, "preprocess": preprocess}
+        ours = lambda p, job=job: same_job(p, job)  # noqa: E731 - our own earlier output of this job
+        check_output(target, overwrite=overwrite, replaceable=ours, what="reconstruction")
+        if save_latents:
+            check_output(target.with_suffix(".npy"), overwrite=overwrite, what="latents file",
+                         replaceable=lambda p, t=target, ours=ours: t.is_file() and ours(t))
     pictures = [load_rgb(p) for p in images]  # fail on a non-image before loading any model
     store = Store(models_dir, log=echo)
     if config is not None:
@@ -122,7 +133,7 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
             recon = quantize_output(engine.decode(latents))
         for j, (i, image) in enumerate(zip(batch, recon, strict=True)):
             p, s = psnr(references[i], image), ssim(references[i], image)
-            record = {"format": "rae-reconstruct/1", "rae_version": __version__, "input": str(images[i]),
+            record = {"format": RECORD_FORMAT, "rae_version": __version__, "input": str(images[i]),
                       "input_sha256": sha256(images[i]), "source": pipe.source, "files": files,
                       "rae": to_dict(pipe.rae), "preprocess": preprocess, "compared_with": compared,
                       "psnr": p, "ssim": s, **engine.describe()}
