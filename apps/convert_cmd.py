@@ -52,8 +52,7 @@ Examples:
 @debug_option
 def convert(src: str, dst: Path | None, target: str, model_preset: str | None, config_json: Path | None,
             reference_config: Path | None, dtype: str | None, quantize: str | None, dry_run: bool, verify: bool,
-            overwrite: bool,
-            models_dir: Path | None, presets_file: Path | None) -> None:
+            overwrite: bool, models_dir: Path | None, presets_file: Path | None) -> None:
     """Convert SRC (a checkpoint file, a model folder, a model preset name, or a diffusers-format autoencoder
     preset) into the model folder DST (config.json + model.safetensors with provenance in its header, and
     stats.safetensors for a whole RAE), every tensor checked first."""
