@@ -429,7 +429,7 @@ def _read_only_dir(d: Path) -> Path:
 # ---------------------------------------------------------------------------------------------- interrupts
 
 
-INTERRUPT_KINDS = ("sample", "grid", "reconstruct", "convert", "corrupt checkpoint")
+INTERRUPT_KINDS = ("sample", "grid", "reconstruct", "convert", "kill -9 leftovers", "corrupt checkpoint")
 
 
 def interrupts(ctx: Context, rng: np.random.Generator, n: int, training: bool = True) -> Iterator[Case]:
@@ -456,6 +456,8 @@ def _interrupt(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Out
     d = ctx.scratch()
     if kind == "corrupt checkpoint":
         return _resume_case(ctx, rng, d)
+    if kind == "kill -9 leftovers":
+        return _leftovers_case(ctx, rng, d)
     k = int(rng.integers(1, 4))
     if kind in ("sample", "grid"):
         from rae_apps import sample as sample_cmd
@@ -488,6 +490,39 @@ def _interrupt(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Out
                           else "a partial model folder was left")
     problem = problem or ("" if kind not in ("sample", "grid") or not written else f"wrote {written}")
     return Outcome(0 if not problem else out.code, out.stderr, out.seconds, out.rss_growth, problem)
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def _leftovers_case(ctx: Context, rng: np.random.Generator, d: Path) -> Outcome:
+    """What a kill -9 leaves (temporary files of a dead writer, beside an image or in a model folder) is
+    removed by the next run of the same command, which then succeeds; a live writer's file is kept."""
+    pid = _dead_pid()
+    tag = "".join(rng.choice(list("abcdefghijk0123456789"), 8))
+    if rng.random() < 0.5:
+        stale = d / f".x.png.rae{pid}-{tag}.tmp"
+        live = d / f".x.png.rae{os.getpid()}-{tag}.tmp"
+        stale.write_bytes(b"partial")
+        live.write_bytes(b"partial")
+        out = run_cli("sample", "--class", "1", "--seed", "0", "--steps", "2", "-q", "--backend", "torch",
+                      "-o", d / "x.png")
+        if not live.exists():
+            out.problem = "a running writer's temporary file was removed"
+        live.unlink(missing_ok=True)
+    else:
+        (d / "out").mkdir()
+        stale = d / "out" / f".model.safetensors.rae{pid}-{tag}.tmp"
+        stale.write_bytes(b"partial")
+        out = run_cli("convert", ctx.clean_pt, d / "out", "--model", "dit-dh-xl-256")
+    if out.code == 0 and stale.exists():
+        out.problem = f"{stale.name} was left in place"
+    return out
 
 
 def _resume_case(ctx: Context, rng: np.random.Generator, d: Path) -> Outcome:
