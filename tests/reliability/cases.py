@@ -93,6 +93,10 @@ def judged(outcome: Outcome, problem: str = "") -> Outcome:
 
 
 def expect_refusal(outcome: Outcome, *, within: float | None = None, mentions: str = "") -> Outcome:
+    return _expect_refusal(outcome, within=within, mentions=mentions)
+
+
+def _expect_refusal(outcome: Outcome, *, within: float | None = None, mentions: str = "") -> Outcome:
     """A refusal is the right answer here: exit 0 is a problem too, as is a slow or vague refusal."""
     if outcome.code == 0:
         return judged(outcome, "accepted a file or option that must be refused")
@@ -112,11 +116,14 @@ def integrity(ctx: Context, rng: np.random.Generator, n: int) -> Iterator[Case]:
     for i in range(n):
         what, ops = craft.poison(rng)
         route = ("loader", "mlx", "convert")[i % 3]
-        yield Case("integrity", f"{what} via {route}", partial(_poison_then_clean, ctx, ops, route))
+        yield Case("integrity", f"{what} via {route}", partial(_poison_then_clean, ctx, ops, route, what))
 
 
-def _poison_then_clean(ctx: Context, ops: bytes, route: str) -> Outcome:
+def _poison_then_clean(ctx: Context, ops: bytes, route: str, what: str = "") -> Outcome:
+    """Mutating a global must be refused; merely calling an allow-listed function (REDUCE on _codecs.encode)
+    is harmless and may load. Either way the clean read afterwards must be exact."""
     d = ctx.scratch()
+    expect_refusal = _expect_refusal if not what.startswith("reduce on function") else (lambda o: o)
     if route == "loader":
         from rae_convert.torch_pickle import load
 
@@ -239,7 +246,7 @@ def _resource(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Outc
 
 GARBAGE_KINDS = ("non-finite weight", "integer weight", "float64 weight", "non-finite scale", "NaN in record",
                  "overflowing weights", "overflow --allow-nonfinite", "verify overflow", "16-bit PNG",
-                 "non-finite stats")
+                 "non-finite stats", "reconstruct overflow")
 
 
 def garbage(ctx: Context, rng: np.random.Generator, n: int) -> Iterator[Case]:
@@ -314,6 +321,27 @@ def _garbage(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Outco
         out = run_cli(*sample, "--model", folder, "-o", folder.parent / "x.png", "--allow-nonfinite")
         written = (folder.parent / "x.png").exists() and "warning:" in out.stderr
         return judged(out, "" if written or out.code != 0 else "--allow-nonfinite did not write with a warning")
+    if kind == "reconstruct overflow":  # a decoder whose finite weights overflow: no black reconstruction
+        import torch
+
+        d = ctx.scratch()
+        w = tiny.random_weights(tiny.DECODER, 3)
+        for k in w:
+            if k.endswith(("dense.weight", "decoder_pred.weight")):
+                w[k] = np.full_like(w[k], 3e37)
+        (d / "dec").mkdir()
+        torch.save({k: torch.from_numpy(v) for k, v in w.items()}, d / "dec" / "model.pt")
+        presets = tiny.presets_override()
+        presets["models"]["decoder-dinov2-b-xl-256"].update(repo=str(d / "dec"), filename="model.pt")
+        (d / "presets.json").write_text(json.dumps(presets))
+        first = run_cli("sample", "--class", "1", "--seed", "0", "--steps", "2", "-q", "--backend", "torch",
+                        "-o", d / "in.png")
+        if first.code != 0:
+            return judged(first, "the clean run failed")
+        out = run_cli("reconstruct", d / "in.png", "-q", "--backend", backend, "--presets", d / "presets.json",
+                      "-o", d / "rec.png")
+        return judged(expect_refusal(out, mentions="NaN or Inf"),
+                      "" if not (d / "rec.png").exists() else "a reconstruction was written")
     if kind == "non-finite stats":
         from safetensors.numpy import save_file
 
