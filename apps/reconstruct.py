@@ -67,15 +67,17 @@ Examples:
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per forward pass.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (without it, only this command's own "
               "earlier outputs for the same inputs are replaced).")
+@click.option("--allow-nonfinite", is_flag=True, help="Write reconstructions even when the latents or pixels are NaN "
+              "or Inf; by default that stops the command with an error.")
 @backend_options
 @models_dir_option
 @presets_option
 @output_options
 @debug_option
 def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path | None, output: str,
-                preprocess: str | None, save_latents: bool, batch_size: int, overwrite: bool, backend: str,
-                dtype: str | None, quantize: str | None, models_dir: Path | None, presets_file: Path | None,
-                verbose: bool, quiet: bool) -> None:
+                preprocess: str | None, save_latents: bool, batch_size: int, overwrite: bool, allow_nonfinite: bool,
+                backend: str, dtype: str | None, quantize: str | None, models_dir: Path | None,
+                presets_file: Path | None, verbose: bool, quiet: bool) -> None:
     """Encode and decode IMAGE... with a representation autoencoder.
 
     Each image is fed as the reference does (--preprocess: the evaluation's ADM center crop to the
@@ -129,8 +131,12 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
         pixels = np.stack([inputs[i] for i in batch]).astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255)
         with phases("encode"):
             latents = engine.encode(pixels)
+        names = [images[i] for i in batch]
+        _finite(latents, "latents", names, allow_nonfinite, echo)
         with phases("decode"):
-            recon = quantize_output(engine.decode(latents))
+            decoded = engine.decode(latents)
+        _finite(decoded, "decoded pixels", names, allow_nonfinite, echo)
+        recon = quantize_output(decoded)
         for j, (i, image) in enumerate(zip(batch, recon, strict=True)):
             p, s = psnr(references[i], image), ssim(references[i], image)
             record = {"format": RECORD_FORMAT, "rae_version": __version__, "input": str(images[i]),
@@ -159,6 +165,17 @@ def _batches(images: list[np.ndarray], batch_size: int) -> list[list[int]]:
         else:
             out.append([i])
     return out
+
+
+def _finite(array: np.ndarray, what: str, names, allow: bool, echo) -> None:
+    """Stop when encoding or decoding produced NaN / Inf (a black or garbled image otherwise)."""
+    bad = [str(n) for n, row in zip(names, array.reshape(len(array), -1), strict=True) if not np.isfinite(row).all()]
+    if not bad:
+        return
+    message = f"the {what} of {', '.join(bad)[:200]} hold NaN or Inf values (the weights or the dtype overflow)"
+    if not allow:
+        raise UserError(message + "; nothing was written for them (--allow-nonfinite writes them anyway)")
+    echo(f"warning: {message}; writing them anyway (--allow-nonfinite)")
 
 
 def _targets(template: str, images: tuple[Path, ...]) -> list[Path]:
