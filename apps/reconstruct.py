@@ -120,8 +120,6 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
     echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
     for note in pipe.notes:
         echo(f"note: {note}")
-    echo(f"preprocess: {preprocess}: {PREPROCESS[preprocess]}")
-    echo(f"PSNR / SSIM compare with {compared}")
     phases = Phases(engine, verbose, echo)
     with phases("load"):
         engine.load_autoencoder(pipe)
@@ -150,6 +148,8 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
             progress.write(f"{images[i]}  PSNR {p:6.2f} dB  SSIM {s:.4f}  -> {targets[i]}", file=None)
             progress.update(1)
     progress.close()
+    echo(f"note: preprocess {preprocess}: {PREPROCESS[preprocess]}")
+    echo(f"note: PSNR / SSIM compare with {compared}")
     if verbose:
         for line in phases.summary():
             echo(f"total {line}")
