@@ -57,10 +57,12 @@ class EventBus:
             self.subscribers.append(entry)
         try:
             yield "retry: 1000\n\n"
-            while not self.closed:
+            while True:  # events queued before close() are still sent; close()'s None ends the stream
                 try:
                     event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except asyncio.TimeoutError:
+                    if self.closed:
+                        return
                     yield ": keep-alive\n\n"
                     continue
                 if event is None:
