@@ -64,12 +64,11 @@ def download(names: tuple[str, ...], config: Path | None, with_encoder: bool, mo
             raise UserError("give preset names or --config, not both")
         reference_yaml.sampling_pipeline(config, store, download=True)
     else:
-        wanted: list[tuple[str, str, str]] = []
+        wanted: dict[tuple[str, str], str] = {}  # (repo, filename) -> the first model that needs it
         for name in names or (registry.default_pipeline,):
-            for entry in preset_files(registry, name, with_encoder):
-                if entry not in wanted:
-                    wanted.append(entry)
-        for model, repo, filename in wanted:
+            for model, repo, filename in preset_files(registry, name, with_encoder):
+                wanted.setdefault((repo, filename), model)
+        for (repo, filename), model in wanted.items():
             hint = f"run `rae download {model}`"
             if is_local_repo(repo):
                 store.get(repo, filename, download=False, hint=hint)

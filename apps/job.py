@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rae_spec import samplers
 from rae_spec.configs import GuidanceConfig, SamplerConfig, from_dict, to_dict
 from rae_spec.noise import rows_noise
 from rae_spec.step_state import CancelCheck, StepState
@@ -48,8 +49,8 @@ from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from .plan import Item, chunks, generation_order
 from .registry import Registry, local_folder
 
-SAMPLER_CHOICES = {**{m: SamplerConfig(mode="ode", method=m) for m in ("euler", "heun", "heun3", "midpoint", "rk4")},
-                   "sde": SamplerConfig(mode="sde", method="euler")}
+SAMPLER_CHOICES = {name: SamplerConfig(mode=mode, method=method)
+                   for name, (mode, method) in samplers.cli_choices().items()}
 GUIDANCE_CHOICES = ("none", "cfg", "autoguidance")
 QUANTIZE_CHOICES = (4, 8)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from rae_spec.configs import to_dict
 from rae_spec.files import atomic_path
+from rae_spec.presets import AUTOENCODERS
 
 from . import __version__, reference_yaml
 from .engines import auto_reason, choose_backend, make_engine
@@ -32,11 +33,12 @@ Examples:
   rae reconstruct cat.png                                  DINOv2-B RAE, writes cat-recon.png
   rae reconstruct photos/*.jpg --autoencoder siglip2-b --output recon/{name}.png
   rae reconstruct cat.png --save-latents                   also writes cat-recon.npy (normalized latents)
+  rae reconstruct cat.png --autoencoder dinov2-l           DINOv2-L RAE from its diffusers-format repo
   rae reconstruct cat.png --config configs/stage1/pretrained/DINOv2-B.yaml
 """)
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--autoencoder", default=None,
-              help="RAE to use: dinov2-b (default), dinov2-b-512, siglip2-b, mae-b (`rae info` lists them).")
+              help=f"RAE to use: {', '.join(AUTOENCODERS)} [default: dinov2-b] (`rae info` describes them).")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A reference YAML whose stage_1 block describes the RAE.")
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True,

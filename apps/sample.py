@@ -11,6 +11,8 @@ from typing import Any
 import click
 import numpy as np
 
+from rae_spec import samplers
+
 from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
@@ -60,8 +62,7 @@ Examples:
 @click.option("--steps", type=click.IntRange(2), default=None,
               help="Time-grid points, counted as the reference does (50 points = 49 model steps).")
 @click.option("--sampler", type=click.Choice(list(SAMPLER_CHOICES)), default=None,
-              help="ODE: euler, heun (torchdiffeq's heun2), heun3, midpoint, rk4; or sde (Euler-Maruyama) "
-                   "[default: the preset's].")
+              help=f"{samplers.describe()} [default: the preset's].")
 @click.option("--guidance", type=click.Choice(["none", "cfg", "autoguidance"]), default=None,
               help="Guidance method [default: the preset's].")
 @click.option("--scale", type=float, default=None, help="Guidance scale (1 = unguided).")

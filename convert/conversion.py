@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rae_spec.configs import StatsConfig, to_dict, to_json
+from rae_spec.configs import RAEConfig, StatsConfig, to_dict, to_json
 from rae_spec.files import write_text
 from rae_spec.parameters import expected_parameters
 from rae_spec.state_dict import CheckpointError, match_state_dict, summarize
@@ -131,7 +131,7 @@ def plan(src: str | Path, config: Any = None, direction: str = "torch->mlx", dty
     config: a rae_spec config (required for bare files; folders carry their own). direction: see
     `parse_direction`. dtype: float32 | float16 | bfloat16 for floating tensors (None: as stored).
     quantize: None, 4, 8 or {'bits', 'group_size'} (MLX layout only)."""
-    source = open_source(src)
+    source = open_source(src, config)
     want_src, target = parse_direction(direction)
     if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
@@ -164,7 +164,7 @@ def plan(src: str | Path, config: Any = None, direction: str = "torch->mlx", dty
     rows = [Row(k, entries[k].shape(source.layout), tuple(v.shape),
                 entries[k].transform.name if source.layout != target else IDENTITY.name,
                 _np_dtype_name(v), _target_dtype(k, v, dtype)) for k, v in tensors.items()]
-    stats = source.stats if source.stats and not isinstance(config, StatsConfig) else None
+    stats = source.stats if source.stats and isinstance(config, RAEConfig) else None
     return Plan(source, config, source.layout, target, dtype, quant, Path(dst) if dst is not None else None,
                 tensors, rows, stats)
 

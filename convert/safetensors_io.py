@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import mmap
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +70,16 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, str], int]:
     return header, metadata, 8 + n
 
 
-def read(path: str | Path, keep_bf16_bits: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(tensors, metadata). bf16 tensors become float32, or stay uint16 bits with `keep_bf16_bits`."""
+def read(path: str | Path, keep_bf16_bits: bool = False,
+         select: Callable[[str], bool] | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors, metadata). bf16 tensors become float32, or stay uint16 bits with `keep_bf16_bits`. `select`
+    picks the tensors to read by name (the others are not touched: reading a part of a large file is cheap)."""
     header, metadata, start = read_header(path)
     out: dict[str, np.ndarray] = {}
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
         for name, entry in header.items():
+            if select is not None and not select(name):
+                continue
             lo, hi = entry["data_offsets"]
             bf16 = entry["dtype"] == "BF16"
             dtype = np.dtype(np.uint16) if bf16 else np.dtype(DTYPES[entry["dtype"]])

@@ -3,7 +3,8 @@
 Accepted inputs: torch zip pickles (`model.pt`, `stat.pt`, `stage2_model.pt`, training checkpoints),
 read by rae_convert.torch_pickle's allow-list unpickler (never runs code, needs no torch); safetensors
 files (HF encoder folders, official / converted weights in torch or MLX layout, quantized MLX weights);
-and model folders (`config.json` + `model.safetensors`, ours or HF's). Keys are matched against
+model folders (`config.json` + `model.safetensors`, ours or HF's); and diffusers AutoencoderRAE folders
+(the whole RAE, or one part of it: rae_convert.diffusers, no conversion needed). Keys are matched against
 rae_spec's manifest with the same rules and messages as rae_torch.checkpoint; conv kernels are moved to
 MLX's OHWI layout through rae_convert.layout's table.
 """
@@ -19,9 +20,18 @@ import mlx.core as mx
 import numpy as np
 from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
+from rae_convert import diffusers
 from rae_convert.layout import change_layout, layout_plan
 
-from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, from_json
+from rae_spec.configs import (
+    DecoderConfig,
+    DiTDHConfig,
+    EncoderConfig,
+    LightningDiTConfig,
+    RAEConfig,
+    StatsConfig,
+    from_json,
+)
 from rae_spec.hf import load_encoder_config
 from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
 
@@ -134,10 +144,18 @@ def _folder_config(folder: Path) -> Any:
     raw = json.loads(cfg_file.read_text())
     if "type" in raw:
         return from_json(cfg_file.read_text())
-    if raw.get("_class_name") == "AutoencoderRAE":
-        raise CheckpointError(f"{folder} is a diffusers AutoencoderRAE folder; convert it first "
-                              "(rae_convert.convert_file) to get an RAE model folder")
     return load_encoder_config(folder)
+
+
+def _load_diffusers(path: Path, config: Any, dtype: Any) -> nn.Module:
+    found = diffusers.read(path, config)
+    if isinstance(found.config, StatsConfig):
+        raise CheckpointError(f"{path}: latent statistics are not a model; read them with load_stats")
+    module = build_model(found.config)
+    load_into(module, found.tensors, found.config, found.weights)
+    if isinstance(found.config, RAEConfig) and found.stats:
+        module.set_stats(*_mean_var(found.stats, found.weights, found.config.latent_shape))
+    return cast_model(module, dtype).eval()
 
 
 def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Module:
@@ -146,8 +164,13 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
     as quantized layers. Returns the module in eval mode, in `dtype` (float32 / float16 / bfloat16; by
     default float32, or the file's own half precision for converted half-precision folders).
 
+    A diffusers AutoencoderRAE folder (or its weights file) gives the whole RAE, with its statistics, or the
+    part `config` names (encoder or decoder); its config.json is checked against `config`.
+
     `rae_mlx.load_model("stage2_model.pt", get_model("dit-dh-xl-256").config)` works without torch."""
     path = Path(path)
+    if diffusers.folder_of(path) is not None:
+        return _load_diffusers(path, config, dtype)
     folder = path if path.is_dir() else None
     if folder is not None:
         config = config if config is not None else _folder_config(folder)
@@ -173,12 +196,22 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
 
 def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
                ) -> tuple[mx.array | None, mx.array | None]:
-    """(mean, var) from a stat.pt dict, a safetensors file or a converted stats folder; either may be
-    absent (DINOv2-B has no mean). Arrays are reshaped to (C, H, W) after checking the element count."""
+    """(mean, var) from a stat.pt dict, a safetensors file, a converted stats or RAE folder, or a diffusers
+    AutoencoderRAE folder; either may be absent (DINOv2-B has no mean). Arrays are reshaped to (C, H, W)
+    after checking the element count."""
     path = Path(path)
-    if path.is_dir():
-        path = _weights_file(path)
-    obj, _ = read_checkpoint(path)
+    if diffusers.folder_of(path) is not None:
+        obj, _ = diffusers.read_stats(path)
+        if not obj:
+            raise CheckpointError(f"{path} carries no latent statistics")
+    else:
+        if path.is_dir():
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+        obj, _ = read_checkpoint(path)
+    return _mean_var(obj, path, shape)
+
+
+def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None) -> tuple[mx.array | None, mx.array | None]:
     if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "

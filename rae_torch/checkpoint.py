@@ -1,7 +1,8 @@
 """Reading released and trained checkpoints into rae_torch modules, with errors a user can act on.
 
 Accepted inputs: torch pickles (`model.pt`, `stat.pt`, `stage2_model.pt`, training checkpoints) read with
-`torch.load(weights_only=True)` only, and safetensors (HF encoder folders, our converted folders).
+`torch.load(weights_only=True)` only, safetensors (HF encoder folders, our converted folders), and diffusers
+AutoencoderRAE folders (the whole RAE, or one part of it: rae_convert.diffusers, no conversion needed).
 State dicts may be raw or wrapped ({'ema': ..., 'model': ...}; EMA preferred), may carry `module.` /
 `_orig_mod.` prefixes, or sit inside a larger model (a whole-RAE stage-1 checkpoint); every key is
 then checked against rae_spec's manifest before anything is loaded.
@@ -27,6 +28,7 @@ from rae_spec.configs import (
     EncoderConfig,
     LightningDiTConfig,
     RAEConfig,
+    StatsConfig,
     from_json,
 )
 from rae_spec.hf import load_encoder_config
@@ -127,17 +129,20 @@ def _weights_file(folder: Path) -> Path:
 
 def load_model(path: str | Path, config: Any = None) -> nn.Module:
     """Load any model: a checkpoint file with its config, or a folder holding config.json (ours, or an
-    HF encoder's) and the weights. Returns the module in eval mode, float32, on the CPU."""
+    HF encoder's) and the weights. A diffusers AutoencoderRAE folder (or its weights file) gives the whole
+    RAE, with its statistics, or the part `config` names (encoder or decoder); its config.json is checked
+    against `config`. Returns the module in eval mode, float32, on the CPU."""
     path = Path(path)
+    from rae_convert import diffusers
+
+    if diffusers.folder_of(path) is not None:
+        return _load_diffusers(path, config)
     if path.is_dir():
         cfg_file = path / "config.json"
         if config is None:
             if not cfg_file.is_file():
                 raise CheckpointError(f"{path} has no config.json; pass the model's config or preset")
             raw = json.loads(cfg_file.read_text())
-            if raw.get("_class_name") == "AutoencoderRAE":
-                raise CheckpointError(f"{path} is a diffusers AutoencoderRAE folder; convert it first "
-                                      "(rae_convert.convert_file) to get an RAE model folder")
             config = from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(path)
         path = _weights_file(path)
     elif config is None:
@@ -151,14 +156,41 @@ def load_model(path: str | Path, config: Any = None) -> nn.Module:
     return module.eval()
 
 
+def _load_diffusers(path: Path, config: Any) -> nn.Module:
+    from rae_convert import diffusers
+
+    found = diffusers.read(path, config)
+    if isinstance(found.config, StatsConfig):
+        raise CheckpointError(f"{path}: latent statistics are not a model; read them with load_stats")
+    module = build_model(found.config)
+    load_into(module, {k: torch.from_numpy(v) for k, v in found.tensors.items()}, found.config, found.weights)
+    if isinstance(found.config, RAEConfig) and found.stats:
+        stats = {k: torch.from_numpy(v) for k, v in found.stats.items()}
+        module.set_stats(*_mean_var(stats, found.weights, found.config.latent_shape))
+    return module.eval()
+
+
 def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(mean, var) from a stat.pt dict, a safetensors file or a converted stats folder; either may be
-    absent (DINOv2-B has no mean). Tensors are reshaped to (C, H, W) after checking the element count."""
+    """(mean, var) from a stat.pt dict, a safetensors file, a converted stats or RAE folder, or a diffusers
+    AutoencoderRAE folder; either may be absent (DINOv2-B has no mean). Tensors are reshaped to (C, H, W)
+    after checking the element count."""
     path = Path(path)
-    if path.is_dir():
-        path = _weights_file(path)
-    obj = read_checkpoint(path)
+    from rae_convert import diffusers
+
+    if diffusers.folder_of(path) is not None:
+        stats, _ = diffusers.read_stats(path)
+        if not stats:
+            raise CheckpointError(f"{path} carries no latent statistics")
+        obj = {k: torch.from_numpy(v) for k, v in stats.items()}
+    else:
+        if path.is_dir():
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+        obj = read_checkpoint(path)
+    return _mean_var(obj, path, shape)
+
+
+def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None):
     if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "

@@ -39,6 +39,21 @@ def _hub_hint(repo: str, files: str) -> str:
     return f"`huggingface-cli download {repo} {files}` (on a machine with internet; it fills the hub cache)"
 
 
+def cached_files(repo: str, files: tuple[str, ...]) -> Path | None:
+    """The cached path of the last of `files` (the one holding the tensors), when all of them (an HF or
+    diffusers repo's config.json too) are in the hub cache; else None."""
+    found = [hub_cached(repo, f) for f in files]
+    return found[-1] if all(found) else None
+
+
+def cached_preset(preset) -> Path | None:
+    return cached_files(preset.repo, preset.files)
+
+
+def _preset_hint(preset) -> str:
+    return _hub_hint(preset.repo, " ".join(preset.files))
+
+
 def load_encoder(spec: str) -> tuple[nn.Module, EncoderConfig]:
     """The frozen encoder from a model folder, an encoder preset name, or an HF repo id in the cache."""
     path = Path(spec)
@@ -52,13 +67,14 @@ def load_encoder(spec: str) -> tuple[nn.Module, EncoderConfig]:
     if "/" not in repo:
         known = ", ".join(n for n, p in MODELS.items() if p.kind == "encoder")
         raise MissingWeightsError(f"encoder {spec!r} is neither a folder nor a known encoder preset ({known})")
-    cfg_file, weights = hub_cached(repo, "config.json"), hub_cached(repo, "model.safetensors")
-    if cfg_file is None or weights is None:
+    files = preset.files if preset is not None else ("config.json", "model.safetensors")
+    weights = cached_files(repo, files)
+    if weights is None:
         raise MissingWeightsError(
             f"encoder {spec!r} ({repo}) is not in the local Hugging Face cache. Get it with "
-            f"{_hub_hint(repo, 'config.json model.safetensors')}, or set `encoder:` to a local folder holding "
+            f"{_hub_hint(repo, ' '.join(files))}, or set `encoder:` to a local folder holding "
             "config.json and model.safetensors.")
-    module = load_model(weights, preset.config) if preset is not None else load_model(cfg_file.parent)
+    module = load_model(weights, preset.config) if preset is not None else load_model(weights.parent)
     return module, module.config
 
 
@@ -96,10 +112,10 @@ def load_decoder(spec: str, config: DecoderConfig | None = None) -> nn.Module:
         return load_model(path)
     preset = MODELS.get(spec)
     if preset is not None:
-        found = hub_cached(preset.repo, preset.filename)
+        found = cached_preset(preset)
         if found is None:
-            raise MissingWeightsError(f"decoder preset {spec!r} ({preset.repo}/{preset.filename}) is not in the "
-                                      f"local hub cache; get it with {_hub_hint(preset.repo, preset.filename)}")
+            raise MissingWeightsError(f"decoder preset {spec!r} ({preset.repo}/{preset.files[-1]}) is not in the "
+                                      f"local hub cache; get it with {_preset_hint(preset)}")
         return load_model(found, preset.config)
     if not path.is_file():
         raise MissingWeightsError(f"decoder {spec!r} is neither a folder, a decoder preset, nor a file")
@@ -116,9 +132,9 @@ def load_latent_stats(spec: str | None, shape: tuple[int, int, int]):
     path = Path(spec)
     if not path.is_file():
         preset = MODELS.get(spec)
-        found = hub_cached(preset.repo, preset.filename) if preset is not None and preset.kind == "stats" else None
+        found = cached_preset(preset) if preset is not None and preset.kind == "stats" else None
         if found is None:
-            hint = (f" Get it with {_hub_hint(preset.repo, preset.filename)}." if preset is not None else
+            hint = (f" Get it with {_preset_hint(preset)}." if preset is not None else
                     " Compute it with `python -m rae_torch.train stats --config ...`.")
             raise MissingWeightsError(f"latent statistics {spec!r} not found.{hint}")
         path = found
