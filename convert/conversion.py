@@ -159,7 +159,7 @@ def plan(src: str | Path, config: Any = None, direction: str = "torch->mlx", dty
         matched = match_state_dict(source.tensors, config, source.path, shapes=shapes)
         tensors = change_layout(matched, config, source.layout, target)
     if quant:
-        _check_quantizable(config, target)
+        _check_quantizable(config)
     entries = layout_plan(config)
     rows = [Row(k, entries[k].shape(source.layout), tuple(v.shape),
                 entries[k].transform.name if source.layout != target else IDENTITY.name,
@@ -185,7 +185,7 @@ def _stats_tensors(source: Source, config: StatsConfig) -> dict[str, np.ndarray]
     return out
 
 
-def _check_quantizable(config: Any, target: str) -> None:
+def _check_quantizable(config: Any) -> None:
     try:
         import rae_mlx  # noqa: F401
     except ImportError as e:

@@ -83,27 +83,38 @@ def folder_of(path: str | Path) -> Path | None:
         folder = path.parent
     else:
         return None
-    cfg = folder / "config.json"
-    if cfg.is_file():
+    if (folder / "config.json").is_file():
         try:
-            return folder if json.loads(cfg.read_text()).get("_class_name") == CLASS_NAME else None
-        except (OSError, ValueError, AttributeError):
+            return folder if read_config(folder).get("_class_name") == CLASS_NAME else None
+        except CheckpointError:
             return None
     return folder if path.is_dir() and (folder / WEIGHTS).is_file() else None
 
 
+# Parsed config.json files by path, size and mtime: the released ones may carry the latent statistics as lists
+# (up to 786k numbers, a noticeable parse), and one load looks at config.json several times.
+_CONFIGS: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
 def read_config(folder: Path) -> dict[str, Any]:
+    """config.json of a folder (parsed once per version of the file; do not modify the result)."""
     cfg = folder / "config.json"
     if not cfg.is_file():
         raise CheckpointError(f"{folder} holds {WEIGHTS} but no config.json; a diffusers AutoencoderRAE folder needs "
                               "both (download config.json too)")
-    try:
-        raw = json.loads(cfg.read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{cfg} is not readable JSON ({e})") from e
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{cfg} does not hold a JSON object")
-    return raw
+    st = cfg.stat()
+    key = (str(cfg.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _CONFIGS:
+        try:
+            raw = json.loads(cfg.read_text())
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{cfg} is not readable JSON ({e})") from e
+        if not isinstance(raw, dict):
+            raise CheckpointError(f"{cfg} does not hold a JSON object")
+        if len(_CONFIGS) >= 16:
+            _CONFIGS.clear()
+        _CONFIGS[key] = raw
+    return _CONFIGS[key]
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -353,6 +364,8 @@ def read(path: str | Path, config: Any = None) -> Contents:
             notes.append("no latent mean in the file: mean 0, as the reference reads an absent mean")
         return Contents(folder, weights, raw, config, dict(stats), stats, metadata, notes)
     part = "encoder." if isinstance(config, EncoderConfig) else "decoder." if isinstance(config, DecoderConfig) else ""
+    if part:  # one network: the notes about the statistics and the latents' scaling are not about it
+        notes, stats = [], {}
     tensors = official_tensors(_tensors(weights, lambda k: k.startswith(part or ("encoder.", "decoder."))), kind, part)
     pos = "decoder_pos_embed" if part == "decoder." else "decoder.decoder_pos_embed"
     if part != "encoder." and pos not in tensors:  # a non-persistent buffer in diffusers: recomputed there too

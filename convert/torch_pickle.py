@@ -223,10 +223,6 @@ def _data_offset(raw: mmap.mmap, info: zipfile.ZipInfo) -> int:
     return info.header_offset + 30 + name_len + extra_len
 
 
-def is_torch_zip(path: str | Path) -> bool:
-    return zipfile.is_zipfile(path) and any(n.endswith("data.pkl") for n in zipfile.ZipFile(path).namelist())
-
-
 def load(path: str | Path) -> Any:
     """The object a torch zip checkpoint holds, with tensors as numpy arrays (bfloat16 -> float32)."""
     path = Path(path)

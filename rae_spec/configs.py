@@ -12,6 +12,7 @@ import json
 import math
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -435,6 +436,23 @@ class PipelineConfig:
         _check(bool(self.dit) and bool(self.decoder), "a pipeline needs a dit and a decoder folder")
         _check(self.guidance.method != "autoguidance" or self.guide is not None,
                "autoguidance needs a guide model folder ('guide')")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PipelineConfig:
+        """The `pipeline.json` of `folder` (the one reader of that file). Unknown fields are errors."""
+        path = Path(folder) / PIPELINE_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path} is not readable JSON: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a JSON object (a PipelineConfig)")
+        try:
+            return from_dict(data, cls)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from e
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{path} is not a valid pipeline: {' '.join(str(e).split())}") from e
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ overrides; the reference's command-line flags (--data-path, --results-dir, --ima
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -20,9 +21,20 @@ from rae_spec.configs import ConfigError
 
 from ..checkpoint import CheckpointError
 from .config import dump_config, load_config
-from .pretrained import MissingWeightsError
+from .pretrained import MODELS_DIR_ENV, MissingWeightsError
 
 USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, FileNotFoundError)
+
+models_dir_option = click.option(
+    "--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV, default=None,
+    help="Find preset and hub files in this plain folder (DIR/<org>/<repo>/<file>, as `rae download "
+         "--models-dir` fills it) instead of the Hugging Face cache [env RAE_MODELS_DIR].")
+
+
+def use_models_dir(models_dir: Path | None) -> None:
+    """Point this process's file store (rae_torch.train.pretrained.store) at `models_dir`."""
+    if models_dir is not None:
+        os.environ[MODELS_DIR_ENV] = str(models_dir)
 
 
 def _overrides(stage: str, sets: tuple[str, ...], data_path, output_dir, image_size, precision, compile_,
@@ -61,8 +73,11 @@ def stage_command(stage: str, help_text: str):
         @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the trained model")
         @click.option("--global-seed", "seed", type=int, help="the run seed")
         @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
+        @models_dir_option
         @functools.wraps(run)
-        def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config):
+        def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config,
+                    models_dir):
+            use_models_dir(models_dir)
             try:
                 cfg = load_config(stage, config_path, _overrides(stage, sets, data_path, output_dir, image_size,
                                                                  precision, compile_, seed))
@@ -139,11 +154,13 @@ def _finish(metrics: dict) -> None:
               help="a stage-2 training checkpoint (step-N.pt)")
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="the pipeline folder to write")
 @click.option("--decoder", help="decoder folder / preset / file (default: the run's `decoder`)")
-def _export(checkpoint: Path, output: Path, decoder: str | None) -> None:
+@models_dir_option
+def _export(checkpoint: Path, output: Path, decoder: str | None, models_dir: Path | None) -> None:
     """Write a sampling pipeline folder (pipeline.json, dit/, decoder/, stats) from a stage-2 checkpoint's
     EMA weights."""
     from .stage2 import export_checkpoint
 
+    use_models_dir(models_dir)
     try:
         click.echo(str(export_checkpoint(checkpoint, output, decoder)))
     except USER_ERRORS as e:
