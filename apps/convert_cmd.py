@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from rae_spec.configs import from_json
+from rae_spec.files import check_output_folder
 
 from .errors import UserError
 from .hub import Store, human_size
@@ -40,13 +41,15 @@ Examples:
 @click.option("--quantize", type=click.Choice(["4", "8"]), default=None,
               help="Quantize the linear layers to 4 or 8 bits (MLX layout only).")
 @click.option("--dry-run", is_flag=True, help="Check everything and print the plan; write nothing.")
-@click.option("--verify", is_flag=True, help="Run the converted model in torch and MLX and print the difference.")
+@click.option("--verify", is_flag=True, help="Run the converted model in torch and MLX and print the difference "
+              "(fails on NaN / Inf or a relative difference above 1e-3).")
+@click.option("--overwrite", is_flag=True, help="Replace the files of an existing DST folder.")
 @models_dir_option
 @presets_option
 @debug_option
 def convert(src: str, dst: Path | None, target: str, model_preset: str | None, config_json: Path | None,
-            dtype: str | None, quantize: str | None, dry_run: bool, verify: bool, models_dir: Path | None,
-            presets_file: Path | None) -> None:
+            dtype: str | None, quantize: str | None, dry_run: bool, verify: bool, overwrite: bool,
+            models_dir: Path | None, presets_file: Path | None) -> None:
     """Convert SRC (a checkpoint file, a model folder, a model preset name, or a diffusers-format autoencoder
     preset) into the model folder DST (config.json + model.safetensors with provenance in its header, and
     stats.safetensors for a whole RAE), every tensor checked first."""
@@ -62,20 +65,24 @@ def convert(src: str, dst: Path | None, target: str, model_preset: str | None, c
         raise UserError("--quantize writes MLX layout only (drop --to torch)")
     if verify and dry_run:
         raise UserError("--verify needs the converted files: drop --dry-run")
+    if dst is not None and not dry_run:
+        check_output_folder(dst, overwrite=overwrite, what="conversion folder")  # before any download or work
     registry = load_registry(presets_file)
     path, config = _source(src, registry, Store(models_dir, log=lambda m: click.echo(m, err=True)),
                            model_preset, config_json)
     named = not Path(src).expanduser().exists()  # a preset: name the folder after it
     dst = dst or Path(f"{src if named else path.stem if path.is_file() else path.name}-{target}")
     plan = convert_file(path, dst, config, target, dtype=dtype, quantize=int(quantize) if quantize else None,
-                        dry_run=dry_run)
+                        dry_run=dry_run, overwrite=overwrite)
     if dry_run:
         click.echo(plan.describe())
         return
     for name in sorted(p.name for p in dst.iterdir() if not p.name.startswith(".")):
         click.echo(f"wrote {dst / name} ({human_size((dst / name).stat().st_size)})")
     if verify:
-        click.echo(str(verify_folder(dst)))
+        report = verify_folder(dst)
+        click.echo(str(report))
+        report.check(dst)
 
 
 def _whole_autoencoder(registry: Registry, store: Store, name: str) -> tuple[Path, Any]:

@@ -33,7 +33,14 @@ from rae_spec.configs import (
     from_json,
 )
 from rae_spec.hf import load_encoder_config
-from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
+from rae_spec.state_dict import (
+    CheckpointError,
+    check_file_size,
+    check_stats,
+    match_state_dict,
+    numpy_finite,
+    unwrap_state_dict,
+)
 
 # Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles,
 # the random Fourier frequencies of the time embedding).
@@ -59,9 +66,12 @@ def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
         from rae_convert.safetensors_io import SafetensorsError, read_header
 
         try:
-            read_header(path)  # a clear message for truncated files before MLX reads them
+            read_header(path)  # every entry checked against the file (and a clear word on dtypes) first
+        except SafetensorsError as e:
+            raise CheckpointError(str(e)) from e
+        try:
             arrays, metadata = mx.load(str(path), return_metadata=True)
-        except (SafetensorsError, RuntimeError, ValueError, OSError) as e:
+        except (RuntimeError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
         return arrays, metadata or {}
     from rae_convert.torch_pickle import TorchPickleError, UnsafeGlobalError, load
@@ -116,10 +126,23 @@ def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
 def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
               layout: str = "torch") -> nn.Module:
     """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it."""
-    plan = layout_plan(config)
-    shapes = {k: e.shape(layout) for k, e in plan.items()}
-    tensors = match_state_dict(sd, config, path, shapes=shapes)
-    tensors = change_layout(tensors, config, layout, "mlx")
+    return _load_matched(module, _match(sd, config, path, layout))
+
+
+def _finite(a: Any) -> bool:
+    if isinstance(a, mx.array):
+        return bool(mx.all(mx.isfinite(a)).item())
+    return numpy_finite(a)
+
+
+def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> dict[str, Any]:
+    """The tensors for `config` (keys, shapes, dtypes and finite values checked) in MLX layout."""
+    shapes = {k: e.shape(layout) for k, e in layout_plan(config).items()}
+    tensors = match_state_dict(sd, config, path, shapes=shapes, finite=_finite)
+    return change_layout(tensors, config, layout, "mlx")
+
+
+def _load_matched(module: nn.Module, tensors: dict[str, Any]) -> nn.Module:
     current = dict(tree_flatten(module.parameters()))
     weights = []
     for k, v in tensors.items():
@@ -151,8 +174,8 @@ def _load_diffusers(path: Path, config: Any, dtype: Any) -> nn.Module:
     found = diffusers.read(path, config)
     if isinstance(found.config, StatsConfig):
         raise CheckpointError(f"{path}: latent statistics are not a model; read them with load_stats")
-    module = build_model(found.config)
-    load_into(module, found.tensors, found.config, found.weights)
+    tensors = _match(found.tensors, found.config, found.weights, "torch")  # checked before allocating
+    module = _load_matched(build_model(found.config), tensors)
     if isinstance(found.config, RAEConfig) and found.stats:
         module.set_stats(*_mean_var(found.stats, found.weights, found.config.latent_shape))
     return cast_model(module, dtype).eval()
@@ -178,14 +201,15 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
     obj, metadata = read_checkpoint(path)
-    module = build_model(config)
+    check_file_size(path, config)  # before a quantized model is built (those are matched after building)
     quant = metadata.get("quantization", "none")
     if quant not in ("", "none"):
-        from .quantize import load_quantized_weights
+        from .quantize import load_quantized_weights, parse_quantization
 
-        load_quantized_weights(module, obj, config, json.loads(quant), path)
-    else:
-        load_into(module, unwrap_state_dict(obj, path), config, path, layout=metadata.get("layout", "torch"))
+        module = load_quantized_weights(build_model(config), obj, config, parse_quantization(quant, path), path)
+    else:  # keys, shapes and values are checked before the model is allocated
+        tensors = _match(unwrap_state_dict(obj, path), config, path, metadata.get("layout", "torch"))
+        module = _load_matched(build_model(config), tensors)
     if folder is not None and isinstance(config, RAEConfig) and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
     if dtype is None and metadata.get("dtype") in ("float16", "bfloat16"):
@@ -222,6 +246,7 @@ def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None) -> tuple
         if value is not None:
             if not hasattr(value, "shape"):
                 raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
+            check_stats({name: value}, path, finite=_finite)
             value = mx.array(np.asarray(value, dtype=np.float32)) if not isinstance(value, mx.array) else value
             value = value.astype(mx.float32)
             if shape is not None:
