@@ -207,7 +207,7 @@ def test_fifo_queue_cancel_between_steps_and_the_next_job_runs(app):
     seen = []
     original = app.worker._run
     app.worker._run = lambda state: (seen.append(state.id), original(state))[1]
-    long = app.job({"class": [1], "seed": [0], "steps": 100_000})
+    long = app.job({"class": [1], "seed": [0], "steps": 10_000})
     queued = [app.job({"class": [c], "seed": [c]}) for c in (2, 3)]
     dropped = app.job({"class": [4], "seed": [4]})
     assert app.post(f"/api/jobs/{dropped}/cancel").json()["status"] == "cancelled"  # never runs
@@ -215,7 +215,7 @@ def test_fifo_queue_cancel_between_steps_and_the_next_job_runs(app):
         time.sleep(0.01)
     assert app.post(f"/api/jobs/{long}/cancel").status_code == 200
     state = app.wait(long)
-    assert state["status"] == "cancelled" and 3 <= state["step"] < 1000 and state["images"] == []
+    assert state["status"] == "cancelled" and 3 <= state["step"] < 5000 and state["images"] == []
     for job_id in queued:
         assert app.wait(job_id)["status"] == "done"
     assert seen == [long, *queued]  # first in, first out; the cancelled one was skipped
@@ -243,7 +243,7 @@ def test_worker_errors_become_failed_jobs_with_the_cli_message_and_the_worker_li
     monkeypatch.undo()
     assert app.wait(app.job({"class": [1], "seed": [1]}))["status"] == "done" and app.worker.thread.is_alive()
     r = app.post("/api/jobs", {"class": [1], "steps": 1})
-    assert r.status_code == 400 and r.json()["error"] == "--steps must be a whole number >= 2, got 1"
+    assert r.status_code == 400 and r.json()["error"].startswith("--steps must be a whole number from 2 to")
     assert app.post("/api/jobs", {"class": [1], "preset": "digits-dem"}).status_code == 400
     assert "did you mean" in app.post("/api/jobs", {"class": [1], "preset": "digits-dem"}).json()["error"]
 

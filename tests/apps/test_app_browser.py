@@ -71,7 +71,7 @@ def app_url(tmp_path_factory):
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
-    assert proc.returncode in (0, -15), proc.stderr.read()
+    assert proc.returncode in (0, 143, -15), proc.stderr.read()  # SIGTERM: a clean stop
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -105,14 +105,14 @@ def test_generate_preview_cancel_gallery_replay_in_chromium(app_url):
         assert (out / first).is_file()
 
         # a long job, cancelled with Esc; the queue then runs the next job normally
-        page.fill("[data-testid=steps]", "200000")
+        page.fill("[data-testid=steps]", "10000")
         page.fill("[data-testid=preview-every]", "0")
         page.click("[data-testid=generate]")
         page.locator("[data-testid=status]", has_text=re.compile(r"^step \d+/")).wait_for()
         page.keyboard.press("Escape")
         page.wait_for_selector("[data-testid=status].cancelled", timeout=30_000)
         jobs = page.evaluate("fetch('/api/jobs').then(r => r.json())")["jobs"]
-        assert [j["status"] for j in jobs] == ["done", "cancelled"] and jobs[1]["step"] < 200000 - 1
+        assert [j["status"] for j in jobs] == ["done", "cancelled"] and jobs[1]["step"] < 10000 - 1
 
         # the gallery shows the image; replay makes the same pixels
         page.click("[data-testid=tab-gallery]")
