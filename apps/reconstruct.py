@@ -48,13 +48,16 @@ Examples:
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per forward pass.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (without it, only this command's own "
               "earlier outputs for the same inputs are replaced).")
+@click.option("--allow-nonfinite", is_flag=True, help="Write reconstructions even when the latents or pixels are NaN "
+              "or Inf; by default that stops the command with an error.")
 @backend_options
 @models_dir_option
 @presets_option
 @output_options
 @debug_option
 def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path | None, output: str,
-                save_latents: bool, batch_size: int, overwrite: bool, backend: str, dtype: str | None,
+                save_latents: bool, batch_size: int, overwrite: bool, allow_nonfinite: bool, backend: str,
+                dtype: str | None,
                 quantize: str | None, models_dir: Path | None, presets_file: Path | None, verbose: bool,
                 quiet: bool) -> None:
     """Encode and decode IMAGE... with a representation autoencoder.
@@ -97,8 +100,11 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
         batch = np.stack(crops[start: start + batch_size]).astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255)
         with phases("encode"):
             latents = engine.encode(batch)
+        _finite(latents, "latents", images[start: start + batch_size], allow_nonfinite, echo)
         with phases("decode"):
-            recon = to_uint8(engine.decode(latents))
+            decoded = engine.decode(latents)
+        _finite(decoded, "decoded pixels", images[start: start + batch_size], allow_nonfinite, echo)
+        recon = to_uint8(decoded)
         for j, image in enumerate(recon):
             i = start + j
             p, s = psnr(crops[i], image), ssim(crops[i], image)
@@ -115,6 +121,17 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
     if verbose:
         for line in phases.summary():
             echo(f"total {line}")
+
+
+def _finite(array: np.ndarray, what: str, names, allow: bool, echo) -> None:
+    """Stop when encoding or decoding produced NaN / Inf (a black or garbled image otherwise)."""
+    bad = [str(n) for n, row in zip(names, array.reshape(len(array), -1), strict=True) if not np.isfinite(row).all()]
+    if not bad:
+        return
+    message = f"the {what} of {', '.join(bad)[:200]} hold NaN or Inf values (the weights or the dtype overflow)"
+    if not allow:
+        raise UserError(message + "; nothing was written for them (--allow-nonfinite writes them anyway)")
+    echo(f"warning: {message}; writing them anyway (--allow-nonfinite)")
 
 
 def _targets(template: str, images: tuple[Path, ...]) -> list[Path]:
