@@ -370,7 +370,10 @@ def no_phase(name: str) -> AbstractContextManager:
 
 
 def load_models(engine: Engine, pipe: SamplingPipeline, low_memory: bool = False) -> None:
-    """Load what sampling needs (engines keep models that are already loaded)."""
+    """Load what sampling needs (engines keep models that are already loaded). With low_memory a decoder
+    still loaded from an earlier job is freed first, so the DiT and the decoder are never held together."""
+    if low_memory and "decoder" in getattr(engine, "loaded", {}):
+        engine.release("decoder")
     engine.load_dit(pipe)
     if not low_memory:
         engine.load_decoder(pipe)

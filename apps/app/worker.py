@@ -233,9 +233,9 @@ class Worker:
             missing = [w for w in ("dit", "decoder") if w not in getattr(engine, "loaded", {})]
             if missing:
                 self.events.publish("loading", id=state.id, models=missing)
-            listener = AppListener(self, state, plan, engine)
-            grid_images: list[np.ndarray] = []
             low_memory = s.low_memory if state.low_memory is None else state.low_memory
+            listener = AppListener(self, state, plan, engine, previews=not low_memory)
+            grid_images: list[np.ndarray] = []
             for item, image in generate(engine, plan, listener, state.cancel.is_set, low_memory=low_memory,
                                         phase=listener.phase):
                 if state.job.grid:
@@ -277,8 +277,9 @@ class Worker:
 class AppListener(Listener):
     """Progress (throttled), previews every k steps and ETA, as events; timing for the next estimate."""
 
-    def __init__(self, worker: Worker, state: JobState, plan: Plan, engine):
+    def __init__(self, worker: Worker, state: JobState, plan: Plan, engine, previews: bool = True):
         self.worker, self.state, self.plan, self.engine = worker, state, plan, engine
+        self.previews = previews  # low-memory jobs sample without the decoder: no previews
         self.start = time.perf_counter()
         self.sampling = 0.0  # seconds spent in steps (without previews)
         self.preview_seconds = 0.0
@@ -309,7 +310,7 @@ class AppListener(Listener):
         remaining = s.steps - s.step
         s.eta = remaining * self.sampling / max(s.step, 1)
         k = s.preview_every
-        preview = bool(k) and state.step % k == 0 and "decoder" in self.engine.loaded  # low memory: no decoder
+        preview = self.previews and bool(k) and state.step % k == 0
         if preview or now - self.last_sent >= PROGRESS_INTERVAL or s.step == s.steps:
             self.last_sent = now
             self.worker.events.publish("progress", id=s.id, step=s.step, steps=s.steps, eta=s.eta,

@@ -343,3 +343,47 @@ def test_estimates_and_reload_on_dtype_change(app):
     state = app.wait(app.job({"class": [1], "seed": [0], "dtype": "bfloat16"}))
     assert state["status"] == "done" and app.worker.engine.dtype == "bfloat16"
     assert app.get(f"/api/images/{state['images'][0]}/metadata").json()["record"]["dtype"] == "bfloat16"
+
+
+def test_low_memory_jobs_free_the_dit_and_skip_previews(app):
+    events = []
+    original = app.events.publish
+    app.events.publish = lambda kind, **data: (events.append(kind), original(kind, **data))[1]
+    normal = app.wait(app.job({"class": [5], "seed": [2]}))
+    low = app.wait(app.job({"class": [5], "seed": [2], "low_memory": True, "preview_every": 1}))
+    assert low["status"] == "done" and "preview" not in events
+    assert app.worker.status()["loaded"] == ["decoder"]  # the DiT was freed before decoding
+    assert np.array_equal(pixels(app.out / low["images"][0]), pixels(app.out / normal["images"][0]))
+
+
+def test_download_reports_progress_and_fills_the_models_folder(tmp_path, monkeypatch):
+    import huggingface_hub
+    from rae_apps.app.catalog import Catalog
+    from rae_apps.estimate import TimingStore
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("RAE_CACHE", str(tmp_path / "cache"))
+
+    def fake_download(repo, filename, local_dir=None, tqdm_class=None, **kw):  # the hub, without a network
+        path = Path(local_dir) / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tqdm_class(total=1000) as bar:
+            for _ in range(4):
+                bar.update(250)
+        path.write_bytes(b"x" * 1000)
+        return str(path)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    events = EventBus()
+    seen = []
+    events.publish = lambda kind, **data: seen.append(dict(data))
+    registry = load_registry(None)
+    catalog = Catalog(registry, Store(tmp_path / "models"), events, TimingStore(tmp_path / "t.json"), "torch")
+    catalog.download(registry.default_pipeline)
+    end = time.time() + 10
+    while time.time() < end and (not seen or seen[-1]["status"] == "running"):
+        time.sleep(0.01)
+    assert seen[-1]["status"] == "done", seen[-1]
+    assert any(e["done"] == 500 and e["total"] == 1000 for e in seen)  # progress within a file
+    name = seen[-1]["name"]
+    assert next(p for p in catalog.presets()["presets"] if p["name"] == name)["ready"]
