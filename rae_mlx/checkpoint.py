@@ -130,9 +130,10 @@ def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Pa
 
 
 def _finite(a: Any) -> bool:
-    if isinstance(a, mx.array):
-        return bool(mx.all(mx.isfinite(a)).item())
-    return numpy_finite(a)
+    """rae_spec.state_dict.numpy_finite's scheme in MLX: the sum first, elements only if it is not finite."""
+    if not isinstance(a, mx.array):
+        return numpy_finite(a)
+    return bool(mx.isfinite(mx.sum(a.astype(mx.float32))).item()) or bool(mx.all(mx.isfinite(a)).item())
 
 
 def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> dict[str, Any]:
