@@ -141,7 +141,7 @@ def check_weights(tensors: dict[str, Any], path: str | Path = "<checkpoint>",
         what = "integer values where float weights are expected" if ints else "an unsupported dtype"
         raise CheckpointError(f"{path}: {len(bad)} tensors hold {what} (first: "
                               f"{_first(f'{k} {d}' for k, d in bad)}); rae loads float32, float16 and bfloat16 "
-                              "weights (unsupported dtype)")
+                              "weights")
     finite = finite or numpy_finite
     nonfinite = [k for k, v in tensors.items() if not finite(v)]
     if nonfinite:
