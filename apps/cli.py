@@ -20,6 +20,7 @@ import click
 from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 
 from . import __version__
+from .app.cli import app
 from .classes_cmd import classes
 from .convert_cmd import convert
 from .download import download
@@ -102,11 +103,13 @@ def cli() -> None:
     rae download dit-dh-xl-256-ag                  fetch a preset's files into the HF cache
     rae convert dit-dh-xl-256 dit-mlx/             a checkpoint -> MLX (or torch) model folder
     rae info dit-dh-xl-256-ag                      configs, sizes, cache status, memory
+    rae app                                        the local web app: warm models, previews, gallery
     rae classes retriever                          find ImageNet class ids by name
     """
 
 
 cli.add_command(sample)
+cli.add_command(app)
 cli.add_command(reconstruct)
 cli.add_command(download)
 cli.add_command(convert)

@@ -280,8 +280,29 @@ def _pair(v: Any) -> Any:
     return v if isinstance(v, (list, tuple)) else (v, v)
 
 
+class _DiTLatents:
+    """What both DiTs derive from input_size, patch_size, in_channels, num_classes and class_dropout_prob."""
+
+    @property
+    def grid_size(self) -> int:
+        return self.input_size // self.patch_size
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid_size**2
+
+    @property
+    def null_label(self) -> int | None:
+        """The unconditional class id, or None when the model was built without one."""
+        return self.num_classes if self.class_dropout_prob > 0 else None
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.input_size, self.input_size)
+
+
 @dataclass(frozen=True)
-class DiTDHConfig:
+class DiTDHConfig(_DiTLatents):
     """DiT^DH (`DiTwDDTHead`): a DiT body of width hidden_size[0] and a wide, shallow DDT head of width
     hidden_size[1]. Every constructor flag of the reference is here, with its default."""
 
@@ -315,26 +336,9 @@ class DiTDHConfig:
         _check(self.num_classes >= 1, "num_classes must be >= 1")
         _check(0.0 <= self.class_dropout_prob < 1.0, "class_dropout_prob must be in [0, 1)")
 
-    @property
-    def grid_size(self) -> int:
-        return self.input_size // self.patch_size
-
-    @property
-    def num_tokens(self) -> int:
-        return self.grid_size**2
-
-    @property
-    def null_label(self) -> int | None:
-        """The unconditional class id, or None when the model was built without one."""
-        return self.num_classes if self.class_dropout_prob > 0 else None
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        return (self.in_channels, self.input_size, self.input_size)
-
 
 @dataclass(frozen=True)
-class LightningDiTConfig:
+class LightningDiTConfig(_DiTLatents):
     """The plain LightningDiT baseline (one stack, conditioning c = t + y)."""
 
     input_size: int = 16
@@ -362,24 +366,8 @@ class LightningDiTConfig:
             _check((self.hidden_size // self.num_heads) % 4 == 0, "RoPE needs a head dim divisible by 4")
 
     @property
-    def grid_size(self) -> int:
-        return self.input_size // self.patch_size
-
-    @property
-    def num_tokens(self) -> int:
-        return self.grid_size**2
-
-    @property
     def out_channels(self) -> int:
         return self.in_channels * (2 if self.learn_sigma else 1)
-
-    @property
-    def null_label(self) -> int | None:
-        return self.num_classes if self.class_dropout_prob > 0 else None
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        return (self.in_channels, self.input_size, self.input_size)
 
 
 @dataclass(frozen=True)
@@ -453,7 +441,7 @@ class SamplerConfig:
     """
 
     mode: Literal["ode", "sde"] = "ode"
-    method: Literal["euler", "heun", "heun3", "midpoint", "rk4"] = "euler"
+    method: str = "euler"  # a name (or alias) of rae_spec.samplers.METHODS for `mode`
     num_steps: int = 50
     diffusion_form: Literal["sigma", "constant"] = "sigma"
     diffusion_norm: float = 1.0
