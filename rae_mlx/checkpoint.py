@@ -43,6 +43,9 @@ from rae_spec.state_dict import (
 # the random Fourier frequencies of the time embedding).
 KEEP_FLOAT32 = ("freqs_cos", "freqs_sin", "t_embedder.W")
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+# What mx.load reads from safetensors; files with other dtypes (F64) are read with numpy instead, so the
+# weights check can name the tensors and say "unsupported dtype" rather than "corrupt".
+MLX_SAFETENSORS_DTYPES = {"F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"}
 
 
 def resolve_dtype(dtype: Any) -> mx.Dtype | None:
@@ -63,9 +66,13 @@ def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
         from rae_convert.safetensors_io import SafetensorsError, read_header
 
         try:
-            read_header(path)  # every entry checked against the file (and a clear word on dtypes) first
+            header, _, _ = read_header(path)  # every entry checked against the file (and a word on dtypes) first
         except SafetensorsError as e:
             raise CheckpointError(str(e)) from e
+        if any(entry["dtype"] not in MLX_SAFETENSORS_DTYPES for entry in header.values()):
+            from rae_convert.safetensors_io import read  # numpy reads them; the loaders then say what is wrong
+
+            return read(path)
         try:
             arrays, metadata = mx.load(str(path), return_metadata=True)
         except (RuntimeError, ValueError) as e:
@@ -119,9 +126,10 @@ def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Pa
 
 
 def _finite(a: Any) -> bool:
-    if isinstance(a, mx.array):
-        return bool(mx.all(mx.isfinite(a)).item())
-    return numpy_finite(a)
+    """rae_spec.state_dict.numpy_finite's scheme in MLX: the sum first, elements only if it is not finite."""
+    if not isinstance(a, mx.array):
+        return numpy_finite(a)
+    return bool(mx.isfinite(mx.sum(a.astype(mx.float32))).item()) or bool(mx.all(mx.isfinite(a)).item())
 
 
 def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> dict[str, Any]:

@@ -50,8 +50,8 @@ def _describe(hint: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is tuple:
-        return "a list of " + (f"{_describe(args[0])}s" if args[-1] is Ellipsis else
-                               f"{len(args)} {_describe(args[0])}s")
+        plural = {int: "integers", float: "finite numbers", bool: "booleans", str: "strings"}.get(args[0], "values")
+        return f"a list of {plural}" if args[-1] is Ellipsis else f"a list of {len(args)} {plural}"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in args)
     return {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",

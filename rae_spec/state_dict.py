@@ -119,12 +119,16 @@ def dtype_name(value: Any) -> str:
 
 
 def numpy_finite(value: Any) -> bool:
-    """Whether every element is finite. A float64 sum is exact for this: finite float16 / float32 values
-    cannot overflow it, while any NaN or Inf makes it non-finite. Tensors without values (torch's meta
-    device, used to check layouts) pass."""
+    """Whether every element is finite. Fast path: any NaN or Inf makes the float32 sum non-finite, and a
+    finite sum proves every element finite; only when the sum is not finite (a bad value, or an overflow of
+    huge finite values) are the elements tested one by one. Each backend's test follows the same scheme
+    (a sum costs a tenth of an element-wise test there). Tensors without values (torch's meta device, used
+    to check layouts) pass."""
     if getattr(value, "is_meta", False):
         return True
-    return bool(np.isfinite(np.asarray(value).sum(dtype=np.float64)))
+    a = np.asarray(value)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(a.sum(dtype=np.float32))) or bool(np.isfinite(a).all())
 
 
 def check_weights(tensors: dict[str, Any], path: str | Path = "<checkpoint>",
@@ -137,7 +141,7 @@ def check_weights(tensors: dict[str, Any], path: str | Path = "<checkpoint>",
         what = "integer values where float weights are expected" if ints else "an unsupported dtype"
         raise CheckpointError(f"{path}: {len(bad)} tensors hold {what} (first: "
                               f"{_first(f'{k} {d}' for k, d in bad)}); rae loads float32, float16 and bfloat16 "
-                              "weights (unsupported dtype)")
+                              "weights")
     finite = finite or numpy_finite
     nonfinite = [k for k, v in tensors.items() if not finite(v)]
     if nonfinite:

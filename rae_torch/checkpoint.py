@@ -42,7 +42,10 @@ __all__ = ["CheckpointError", "build_model", "load_into", "load_model", "load_st
 
 
 def _finite(t: Any) -> bool:
-    return bool(torch.isfinite(t).all()) if isinstance(t, torch.Tensor) else numpy_finite(t)
+    """rae_spec.state_dict.numpy_finite's scheme in torch: the sum first, elements only if it is not finite."""
+    if not isinstance(t, torch.Tensor) or t.is_meta:
+        return numpy_finite(t)
+    return bool(torch.isfinite(t.sum(dtype=torch.float32))) or bool(torch.isfinite(t).all())
 
 
 def read_checkpoint(path: str | Path) -> Any:

@@ -69,8 +69,12 @@ def _check_outputs(stage: str, cfg, overwrite: bool) -> None:
         check_output(cfg.output, overwrite=overwrite, what="statistics file")
     elif stage == "cache":
         check_output_folder(cfg.output_dir, overwrite=overwrite, what="latent cache folder")
-    else:
+    else:  # the run's own config.yaml is rewritten at each start; a user's file of that name is not
+        from .loop import RUN_CONFIG, RUN_CONFIG_HEADER
+
         check_output_folder(cfg.output_dir, overwrite=True, what="run folder")
+        ours = lambda p: p.read_bytes()[:200].decode("utf-8", "replace").startswith(RUN_CONFIG_HEADER)  # noqa: E731
+        check_output(Path(cfg.output_dir) / RUN_CONFIG, overwrite=overwrite, what="file", replaceable=ours)
 
 models_dir_option = click.option(
     "--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV, default=None,
@@ -120,7 +124,8 @@ def stage_command(stage: str, help_text: str):
         @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the trained model")
         @click.option("--global-seed", "seed", type=int, help="the run seed")
         @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
-        @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache")
+        @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache (or a "
+                      "config.yaml in the run folder that this command did not write)")
         @click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
         @models_dir_option
         @functools.wraps(run)
