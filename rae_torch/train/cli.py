@@ -15,7 +15,6 @@ inside it, the loop saves a checkpoint at the next step boundary and exits 0.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import os
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 import click
 
 from rae_spec.configs import ConfigError
-from rae_spec.files import OutputError, check_output, check_output_folder
+from rae_spec.files import USER_OS_ERRNOS, OutputError, check_output, check_output_folder
 from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 
 from ..checkpoint import CheckpointError
@@ -34,8 +33,6 @@ from .config import dump_config, load_config
 from .pretrained import MODELS_DIR_ENV, MissingWeightsError
 
 USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, OutputError, FileNotFoundError, PermissionError)
-USER_OS_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
-                  errno.EISDIR}
 
 
 class TrainError(click.ClickException):
