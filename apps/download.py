@@ -14,7 +14,8 @@ from .registry import Registry, load_registry
 
 
 def preset_files(registry: Registry, name: str, with_encoder: bool = False) -> list[tuple[str, str, str]]:
-    """(model name, repo, filename) of every file a pipeline, autoencoder or model preset needs."""
+    """(model name, repo, filename) of every file a pipeline, autoencoder or model preset needs, each once (with
+    the first model that needs it)."""
     kind = registry.kind_of(name)
     if kind == "pipeline":
         p = registry.pipeline(name)
@@ -27,11 +28,12 @@ def preset_files(registry: Registry, name: str, with_encoder: bool = False) -> l
     else:
         registry.pipeline(name)  # raises with suggestions
         models = []
-    out = []
+    out: dict[tuple[str, str], str] = {}  # each file once: a diffusers repo's file holds several models
     for m in models:
         preset = registry.model(m)
-        out.extend((m, preset.repo, f) for f in preset.files)
-    return out
+        for f in preset.files:
+            out.setdefault((preset.repo, f), m)
+    return [(m, repo, f) for (repo, f), m in out.items()]
 
 
 @click.command("download", epilog="""

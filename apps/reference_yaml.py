@@ -10,12 +10,12 @@ models folder), so everything works offline once downloaded.
 
 from __future__ import annotations
 
-import json
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rae_spec.configs import DecoderConfig, EncoderConfig, RAEConfig, StatsConfig
+from rae_spec.configs import ConfigError, DecoderConfig, EncoderConfig, RAEConfig, StatsConfig, read_json_object
 from rae_spec.hf import encoder_config_from_hf
 from rae_spec.presets import MODELS
 from rae_spec.reference_yaml import (
@@ -94,10 +94,10 @@ class Resolver:
         if local is not None:
             if not (local / name).is_file():
                 raise UserError(f"{what} {value!r} has no {name}")
-            return _read_json(local / name)
+            return read_json_object(local / name)
         if value.startswith((".", "/", "~")) or value.count("/") != 1:
             raise UserError(f"{what} {value!r} is neither a local folder nor a hub model id (org/name)")
-        return _read_json(self.store.get(value, name, download=self.download, hint=self.hint()))
+        return read_json_object(self.store.get(value, name, download=self.download, hint=self.hint()))
 
     def weights_in(self, value: str, what: str) -> tuple[Path, str]:
         """The weights file of an HF model folder or repo id (model.safetensors, else pytorch_model.bin)."""
@@ -109,16 +109,6 @@ class Resolver:
             raise UserError(f"{what} {value!r} has no {' or '.join(ENCODER_WEIGHTS)}")
         path = self.store.get(value, ENCODER_WEIGHTS[0], download=self.download, hint=self.hint())
         return path, f"{value}/{ENCODER_WEIGHTS[0]}"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is not valid JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object")
-    return data
 
 
 # ------------------------------------------------------------------------------------------------ stage 1
@@ -195,9 +185,28 @@ def _dit(dit, r: Resolver) -> Weights:
 # ------------------------------------------------------------------------------------------------ API
 
 
+@contextlib.contextmanager
+def _values_of(path: Path) -> Iterator[None]:
+    """Interpreting the YAML's values: a value of the wrong type or form (a mapping where a number belongs,
+    a word where a size belongs) surfaces as a TypeError / ValueError somewhere in the reading; it is the
+    file's fault, so it becomes a UserError naming the file."""
+    try:
+        yield
+    except (UserError, ConfigError):
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+        raise UserError(f"config {path} has a value of the wrong type or form: {' '.join(str(e).split())[:200]}") \
+            from e
+
+
 def sampling_pipeline(path: str | Path, store: Store, *, download: bool = True) -> SamplingPipeline:
     """Everything a reference sampling YAML means, with its files found (or fetched)."""
     path = Path(path)
+    with _values_of(path):
+        return _sampling_pipeline(path, store, download)
+
+
+def _sampling_pipeline(path: Path, store: Store, download: bool) -> SamplingPipeline:
     ref = _read(path)
     r = Resolver(path, store, download)
     rae, decoder, stats, _ = _stage1(ref, r, need_encoder_weights=False)
@@ -215,9 +224,10 @@ def sampling_pipeline(path: str | Path, store: Store, *, download: bool = True) 
 def autoencoder_pipeline(path: str | Path, store: Store, *, download: bool = True) -> AutoencoderPipeline:
     """The RAE of a reference YAML's stage_1 block, encoder weights included."""
     path = Path(path)
-    ref = _read(path)
-    r = Resolver(path, store, download)
-    rae, decoder, stats, encoder = _stage1(ref, r, need_encoder_weights=True)
+    with _values_of(path):
+        ref = _read(path)
+        r = Resolver(path, store, download)
+        rae, decoder, stats, encoder = _stage1(ref, r, need_encoder_weights=True)
     assert encoder is not None
     return AutoencoderPipeline(encoder=encoder, decoder=decoder, stats=stats, rae=rae,
                                source={"config": str(path.resolve())}, notes=tuple(ref.notes + r.notes))

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from rae_spec.configs import RAEConfig, StatsConfig, to_dict, to_json
-from rae_spec.files import write_text
+from rae_spec.files import check_output_folder, write_text
 from rae_spec.parameters import expected_parameters, keeps_float32
-from rae_spec.state_dict import CheckpointError, match_state_dict, summarize
+from rae_spec.state_dict import CheckpointError, check_stats, match_state_dict, summarize
 
 from . import __version__, safetensors_io
 from .layout import IDENTITY, LAYOUTS, change_layout, layout_plan
@@ -165,12 +165,15 @@ def plan(src: str | Path, config: Any = None, direction: str = "torch->mlx", dty
                 entries[k].transform.name if source.layout != target else IDENTITY.name,
                 _np_dtype_name(v), _target_dtype(k, v, dtype)) for k, v in tensors.items()]
     stats = source.stats if source.stats and isinstance(config, RAEConfig) else None
+    if stats:
+        check_stats(stats, source.path)
     return Plan(source, config, source.layout, target, dtype, quant, Path(dst) if dst is not None else None,
                 tensors, rows, stats)
 
 
 def _stats_tensors(source: Source, config: StatsConfig) -> dict[str, np.ndarray]:
     expected = expected_parameters(config)
+    check_stats(source.tensors, source.path)
     out = {}
     for k, shape in expected.items():
         if k not in source.tensors:
@@ -218,19 +221,20 @@ def _provenance(p: Plan, source_sha256: str | None = None) -> dict[str, str]:
 
 def convert_file(src: str | Path, dst: str | Path, config: Any = None, direction: str = "torch->mlx",
                  dtype: str | None = None, quantize: Any = None, dry_run: bool = False,
-                 source_sha256: str | None = None) -> Plan:
+                 overwrite: bool = False, source_sha256: str | None = None) -> Plan:
     """Convert `src` into the model folder `dst` (config.json + model.safetensors [+ stats.safetensors]).
 
-    Everything is checked first (`plan`); with dry_run nothing is written. Tensors are read, cast (and
+    Everything is checked first (`plan`); with dry_run nothing is written. A `dst` that already holds files
+    is refused unless `overwrite` (rae_spec.files.check_output_folder). Tensors are read, cast (and
     quantized) and written one at a time, so the memory used is that of the largest tensor, not of the
     model. `source_sha256` spares hashing the source again when the caller knows it. Returns the plan, with
     the sha256 of each file written in `plan.written`."""
+    if not dry_run:
+        check_output_folder(dst, overwrite=overwrite, what="conversion folder")
     p = plan(src, config, direction, dtype, quantize, dst)
     if dry_run:
         return p
     dst = Path(dst)
-    if dst.exists() and not dst.is_dir():
-        raise CheckpointError(f"{dst} exists and is not a folder")
     dst.mkdir(parents=True, exist_ok=True)
     meta = _provenance(p, source_sha256)
     if p.quantize:

@@ -20,9 +20,10 @@ import numpy as np
 
 from rae_spec.configs import StatsConfig, from_json
 from rae_spec.hf import load_encoder_config
-from rae_spec.state_dict import CheckpointError, unwrap_state_dict
+from rae_spec.state_dict import CheckpointError, mean_var, unwrap_state_dict
 
 from . import diffusers, safetensors_io, torch_pickle
+from .lazy_array import materialize
 
 
 @dataclass
@@ -62,12 +63,11 @@ def _read_file(path: Path) -> tuple[Any, dict[str, str]]:
 
 
 def read_stats_object(obj: Any, path: Path) -> dict[str, np.ndarray]:
-    """{'mean'?, 'var'?} from a stat.pt-style dict (either may be None or absent)."""
-    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
-        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
-                              f"found {keys}")
-    return {k: np.asarray(obj[k], dtype=np.float32) for k in ("mean", "var") if obj.get(k) is not None}
+    """{'mean'?, 'var'?} from a stat.pt-style dict (either may be None or absent); small, so read now."""
+    if isinstance(obj, dict):
+        obj = {k: materialize(v) for k, v in obj.items()}
+    mean, var = mean_var(obj, path, None, lambda v: np.asarray(v, dtype=np.float32))
+    return {k: v for k, v in (("mean", mean), ("var", var)) if v is not None}
 
 
 def open_source(src: str | Path, config: Any = None) -> Source:
@@ -103,7 +103,7 @@ def _open_folder(folder: Path) -> Source:
             source.kind = "rae-folder (quantized)"
         if (folder / "stats.safetensors").is_file():
             stats, _ = _read_file(folder / "stats.safetensors")
-            source.stats = {k: v for k, v in stats.items() if k in ("mean", "var")}
+            source.stats = {k: materialize(v) for k, v in stats.items() if k in ("mean", "var")}
         return source
     config = load_encoder_config(folder) if raw else None
     return Source(weights, "hf-folder", tensors, "torch", metadata, config)

@@ -12,7 +12,6 @@ MLX's OHWI layout through rae_convert.layout's table.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,28 @@ from rae_convert import diffusers
 from rae_convert.layout import change_layout, layout_plan
 
 from rae_spec.configs import (
-    DecoderConfig,
-    DiTDHConfig,
-    EncoderConfig,
-    LightningDiTConfig,
     RAEConfig,
     StatsConfig,
     from_json,
 )
 from rae_spec.hf import load_encoder_config
 from rae_spec.parameters import keeps_float32
-from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
+from rae_spec.state_dict import (
+    CheckpointError,
+    check_file_size,
+    match_state_dict,
+    mean_var,
+    model_kind,
+    nonfinite_error,
+    numpy_finite,
+    unwrap_state_dict,
+    weights_file,
+)
 
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+# What mx.load reads from safetensors; files with other dtypes (F64) are read with numpy instead, so the
+# weights check can name the tensors and say "unsupported dtype" rather than "corrupt".
+MLX_SAFETENSORS_DTYPES = {"F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"}
 
 
 def resolve_dtype(dtype: Any) -> mx.Dtype | None:
@@ -58,9 +66,16 @@ def read_checkpoint(path: str | Path, lazy: bool = False) -> tuple[Any, dict[str
         from rae_convert.safetensors_io import SafetensorsError, read_header
 
         try:
-            read_header(path)  # a clear message for truncated files before MLX reads them
+            header, _, _ = read_header(path)  # every entry checked against the file (and a word on dtypes) first
+        except SafetensorsError as e:
+            raise CheckpointError(str(e)) from e
+        if any(entry["dtype"] not in MLX_SAFETENSORS_DTYPES for entry in header.values()):
+            from rae_convert.safetensors_io import read  # numpy reads them; the loaders then say what is wrong
+
+            return read(path)
+        try:
             arrays, metadata = mx.load(str(path), return_metadata=True)
-        except (SafetensorsError, RuntimeError, ValueError, OSError) as e:
+        except (RuntimeError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
         return arrays, metadata or {}
     from rae_convert.torch_pickle import TorchPickleError, UnsafeGlobalError, load
@@ -86,22 +101,7 @@ def build_model(config: Any) -> nn.Module:
     from .encoders import build_encoder
     from .rae import RAE
 
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
-        return build_dit(config)
-    if isinstance(config, DecoderConfig):
-        return ViTDecoder(config)
-    if isinstance(config, EncoderConfig):
-        return build_encoder(config)
-    if isinstance(config, RAEConfig):
-        return RAE(config)
-    raise TypeError(f"no module for {type(config).__name__}")
-
-
-def target_dtype(key: str, current: mx.Dtype, dtype: mx.Dtype | None) -> mx.Dtype:
-    """The dtype parameter `key` (now `current`) takes in a model cast to `dtype`."""
-    if dtype is None or not mx.issubdtype(current, mx.floating) or keeps_float32(key):
-        return current
-    return dtype
+    return {"dit": build_dit, "decoder": ViTDecoder, "encoder": build_encoder, "rae": RAE}[model_kind(config)](config)
 
 
 def random_model(config: Any, dtype: Any = None, bits: int | None = None, group_size: int = 64) -> nn.Module:
@@ -117,9 +117,17 @@ def random_model(config: Any, dtype: Any = None, bits: int | None = None, group_
     return module.eval()
 
 
+def target_dtype(key: str, current: mx.Dtype, dtype: mx.Dtype | None) -> mx.Dtype:
+    """The dtype parameter `key` (now `current`) takes in a model cast to `dtype` (rae_spec's KEEP_FLOAT32
+    tables and integer tensors keep theirs)."""
+    if dtype is None or not mx.issubdtype(current, mx.floating) or keeps_float32(key):
+        return current
+    return dtype
+
+
 def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
-    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping rae_spec's KEEP_FLOAT32 tables.
-    Parameters already in their dtype are left as they are (no copy)."""
+    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping rae_spec's KEEP_FLOAT32
+    tables. Parameters already in their dtype are left as they are (no copy)."""
     dtype = resolve_dtype(dtype)
     if dtype is None:
         return module
@@ -141,52 +149,59 @@ def to_mx(value: Any) -> mx.array:
     return mx.array(np.ascontiguousarray(np.asarray(value)))
 
 
-def load_arrays(module: nn.Module, tensors: dict[str, Any], dtype: Any = None,
-                keep_file_dtype: bool = False) -> nn.Module:
+def load_arrays(module: nn.Module, tensors: dict[str, Any], dtype: Any = None, keep_file_dtype: bool = False,
+                path: str | Path = "<checkpoint>") -> nn.Module:
     """Set the module's parameters from `tensors` (MLX layout, keys already checked), one tensor at a time:
-    each is read, cast to its dtype in a model of `dtype` (None: the module's current dtypes, or the file's
-    with `keep_file_dtype`) and evaluated. `tensors` is consumed: each source is popped before it is
-    evaluated, so (when the caller holds no other reference) the peak is the model plus one tensor."""
+    each is read, checked for NaN / Inf (all are checked, then the error names them), cast to its dtype in a
+    model of `dtype` (None: the module's current dtypes, or the file's with `keep_file_dtype`) and evaluated.
+    `tensors` is consumed: each source is popped before it is read, so (when the caller holds no other
+    reference) the peak is the model plus one tensor."""
     dtype = resolve_dtype(dtype)
     current = dict(tree_flatten(module.parameters()))
     missing = sorted(set(current) - set(tensors))
     unexpected = sorted(set(tensors) - set(current))
     if missing or unexpected:
         raise CheckpointError(f"parameters do not match the module: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    loaded = []
+    loaded, nonfinite = [], []
     for k in list(tensors):
         a = to_mx(tensors.pop(k))
-        want = target_dtype(k, a.dtype if keep_file_dtype else current[k].dtype, dtype)
         if tuple(a.shape) != tuple(current[k].shape):
             raise CheckpointError(f"{k}: shape {tuple(a.shape)}, the module has {tuple(current[k].shape)}")
+        if mx.issubdtype(a.dtype, mx.floating):
+            mx.eval(a)
+            if not _finite(a):
+                nonfinite.append(k)
+        want = target_dtype(k, a.dtype if keep_file_dtype else current[k].dtype, dtype)
         a = a.astype(want) if a.dtype != want else a
         mx.eval(a)
         loaded.append((k, a))
+    if nonfinite:
+        raise nonfinite_error(nonfinite, path)
     module.update(tree_unflatten(loaded))
     return module
 
 
-def checked_tensors(sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
-                    layout: str = "torch") -> dict[str, Any]:
-    """`sd` (official key names, `layout` 'torch' or 'mlx') checked against the manifest, in MLX layout."""
-    plan = layout_plan(config)
-    shapes = {k: e.shape(layout) for k, e in plan.items()}
-    tensors = match_state_dict(sd, config, path, shapes=shapes)
-    return change_layout(tensors, config, layout, "mlx")
-
-
 def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
               layout: str = "torch", dtype: Any = None) -> nn.Module:
-    """Check `sd` against the manifest and load it, each tensor straight into its dtype in a model of
-    `dtype` (None: the module's own)."""
-    return load_arrays(module, checked_tensors(sd, config, path, layout), dtype)
+    """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it, each
+    tensor straight into its dtype in a model of `dtype` (None: the module's own)."""
+    return load_arrays(module, _match(sd, config, path, layout), dtype, path=path)
 
 
-def _weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            return folder / name  # pytorch_model.bin is a torch zip pickle: read without torch too
-    raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
+def _finite(a: Any) -> bool:
+    """rae_spec.state_dict.numpy_finite's scheme in MLX: the sum first, elements only if it is not finite."""
+    if not isinstance(a, mx.array):
+        return numpy_finite(a)
+    return bool(mx.isfinite(mx.sum(a.astype(mx.float32))).item()) or bool(mx.all(mx.isfinite(a)).item())
+
+
+def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> dict[str, Any]:
+    """The tensors for `config` (keys, shapes and dtypes checked) in MLX layout. Their values are checked for
+    NaN / Inf by `load_arrays` as each is read: checking them here would read (and, for mx.load's arrays,
+    keep) every tensor before the first is loaded."""
+    shapes = {k: e.shape(layout) for k, e in layout_plan(config).items()}
+    tensors = match_state_dict(sd, config, path, shapes=shapes, finite=lambda a: True)
+    return change_layout(tensors, config, layout, "mlx")
 
 
 def _folder_config(folder: Path) -> Any:
@@ -203,8 +218,9 @@ def _load_diffusers(path: Path, config: Any, dtype: Any) -> nn.Module:
     found = diffusers.read(path, config)
     if isinstance(found.config, StatsConfig):
         raise CheckpointError(f"{path}: latent statistics are not a model; read them with load_stats")
-    module = build_model(found.config)
-    load_into(module, found.tensors, found.config, found.weights)
+    tensors = _match(found.tensors, found.config, found.weights, "torch")  # checked before allocating
+    del found.tensors
+    module = load_arrays(build_model(found.config), tensors, dtype, path=found.weights)
     if isinstance(found.config, RAEConfig) and found.stats:
         module.set_stats(*_mean_var(found.stats, found.weights, found.config.latent_shape))
     return cast_model(module, dtype).eval()
@@ -226,22 +242,23 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
     folder = path if path.is_dir() else None
     if folder is not None:
         config = config if config is not None else _folder_config(folder)
-        path = _weights_file(folder)
+        path = weights_file(folder)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
     obj, metadata = read_checkpoint(path, lazy=True)
-    module = build_model(config)
+    check_file_size(path, config)  # before a quantized model is built (those are matched after building)
     if dtype is None and metadata.get("dtype") in ("float16", "bfloat16"):
         dtype = metadata["dtype"]  # a half-precision file runs in its own precision
     quant = metadata.get("quantization", "none")
     if quant not in ("", "none"):
-        from .quantize import load_quantized_weights
+        from .quantize import load_quantized_weights, parse_quantization
 
-        load_quantized_weights(module, obj, config, json.loads(quant), path, dtype)
-    else:
-        tensors = checked_tensors(unwrap_state_dict(obj, path), config, path, metadata.get("layout", "torch"))
-        del obj  # `tensors` holds the only references: each source is freed once loaded (cast if needed)
-        load_arrays(module, tensors, dtype)
+        module = load_quantized_weights(build_model(config), obj, config, parse_quantization(quant, path), path,
+                                        dtype)
+    else:  # keys, shapes and values are checked before the model is allocated
+        tensors = _match(unwrap_state_dict(obj, path), config, path, metadata.get("layout", "torch"))
+        del obj  # `tensors` holds the only references: each source is freed once loaded (and cast if needed)
+        module = load_arrays(build_model(config), tensors, dtype, path=path)
     if folder is not None and isinstance(config, RAEConfig) and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
     cast_model(module, dtype)
@@ -260,28 +277,14 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
             raise CheckpointError(f"{path} carries no latent statistics")
     else:
         if path.is_dir():
-            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
         obj, _ = read_checkpoint(path)
     return _mean_var(obj, path, shape)
 
 
 def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None) -> tuple[mx.array | None, mx.array | None]:
-    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
-        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
-                              f"found {keys}")
-    out = []
-    for name in ("mean", "var"):
-        value = obj.get(name)
-        if value is not None:
-            if not hasattr(value, "shape"):
-                raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
-            value = mx.array(np.asarray(value, dtype=np.float32)) if not isinstance(value, mx.array) else value
-            value = value.astype(mx.float32)
-            if shape is not None:
-                if value.size != math.prod(shape):
-                    raise CheckpointError(f"{path}: '{name}' has shape {tuple(value.shape)} ({value.size} values); "
-                                          f"expected {shape} for this model")
-                value = value.reshape(shape)
-        out.append(value)
-    return out[0], out[1]
+    return mean_var(obj, path, shape, _as_float32, finite=_finite)
+
+
+def _as_float32(value: Any) -> mx.array:
+    return (value if isinstance(value, mx.array) else mx.array(np.asarray(value, dtype=np.float32))).astype(mx.float32)

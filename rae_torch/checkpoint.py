@@ -11,9 +11,7 @@ then checked against rae_spec's manifest before anything is loaded.
 from __future__ import annotations
 
 import json
-import math
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,31 @@ from safetensors.torch import load_file as load_safetensors
 from torch import nn
 
 from rae_spec.configs import (
-    DecoderConfig,
-    DiTDHConfig,
-    EncoderConfig,
-    LightningDiTConfig,
     RAEConfig,
     StatsConfig,
     from_json,
 )
 from rae_spec.hf import load_encoder_config
-from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
+from rae_spec.state_dict import (
+    CheckpointError,
+    check_file_size,
+    match_state_dict,
+    mean_var,
+    model_kind,
+    numpy_finite,
+    unwrap_state_dict,
+    weights_file,
+)
 
 __all__ = ["CheckpointError", "build_model", "load_into", "load_model", "load_stats", "match_state_dict",
            "read_checkpoint", "unwrap_state_dict"]
+
+
+def _finite(t: Any) -> bool:
+    """rae_spec.state_dict.numpy_finite's scheme in torch: the sum first, elements only if it is not finite."""
+    if not isinstance(t, torch.Tensor) or t.is_meta:
+        return numpy_finite(t)
+    return bool(torch.isfinite(t.sum(dtype=torch.float32))) or bool(torch.isfinite(t).all())
 
 
 def read_checkpoint(path: str | Path) -> Any:
@@ -44,12 +54,22 @@ def read_checkpoint(path: str | Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
+        from rae_convert.safetensors_io import SafetensorsError, read_header
+
         try:
+            read_header(path)  # every entry checked against the file (and a clear word on dtypes) first
             return load_safetensors(str(path))
-        except (SafetensorError, OSError, ValueError) as e:
+        except SafetensorsError as e:
+            raise CheckpointError(str(e)) from e
+        except (SafetensorError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as e:
+        if e.filename is not None:
+            raise  # the file cannot be opened (permissions, I/O): reported as such, naming the path
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read as a torch checkpoint "
+                              f"({e.strerror or e})") from e
     except pickle.UnpicklingError as e:
         msg = str(e)
         if "Weights only load failed" in msg or "weights_only" in msg:
@@ -61,15 +81,19 @@ def read_checkpoint(path: str | Path) -> Any:
                 "rae only loads tensors (torch.load with weights_only=True). If you trust the file, re-save its "
                 "state dict as safetensors and load that.") from e
         raise CheckpointError(f"{path} is truncated or corrupt: {msg.splitlines()[0] if msg else e!r}") from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError) as e:
-        first = str(e).splitlines()[0] if str(e) else repr(e)
+    except Exception as e:  # noqa: BLE001 - torch parsing untrusted bytes: any other failure means a bad file
+        first = str(e).splitlines()[0][:200] if str(e) else repr(e)
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read as a torch checkpoint "
                               f"({first})") from e
 
 
 def load_into(module: nn.Module, sd: dict[str, torch.Tensor], config: Any,
               path: str | Path = "<checkpoint>") -> nn.Module:
-    tensors = match_state_dict(sd, config, path)
+    """Check `sd` against `config`'s manifest (keys, shapes, dtypes, finite values) and load it."""
+    return _load_matched(module, match_state_dict(sd, config, path, finite=_finite))
+
+
+def _load_matched(module: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
     target = module.state_dict()
     module.load_state_dict({k: torch.as_tensor(v).to(target[k].dtype) for k, v in tensors.items()}, strict=True)
     return module
@@ -82,15 +106,7 @@ def build_model(config: Any) -> nn.Module:
     from .encoders import build_encoder
     from .rae import RAE
 
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
-        return build_dit(config)
-    if isinstance(config, DecoderConfig):
-        return ViTDecoder(config)
-    if isinstance(config, EncoderConfig):
-        return build_encoder(config)
-    if isinstance(config, RAEConfig):
-        return RAE(config)
-    raise TypeError(f"no module for {type(config).__name__}")
+    return {"dit": build_dit, "decoder": ViTDecoder, "encoder": build_encoder, "rae": RAE}[model_kind(config)](config)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -116,15 +132,9 @@ def _from_layout(sd: dict[str, torch.Tensor], config: Any, metadata: dict[str, s
     from rae_convert.layout import change_layout, layout_plan
 
     shapes = {k: e.shape("mlx") for k, e in layout_plan(config).items()}
-    tensors = {k: torch.as_tensor(v) for k, v in match_state_dict(sd, config, path, shapes=shapes).items()}
+    tensors = {k: torch.as_tensor(v) for k, v in match_state_dict(sd, config, path, shapes=shapes,
+                                                                   finite=_finite).items()}
     return change_layout(tensors, config, "mlx", "torch")
-
-
-def _weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            return folder / name
-    raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
 
 
 def load_model(path: str | Path, config: Any = None) -> nn.Module:
@@ -144,12 +154,14 @@ def load_model(path: str | Path, config: Any = None) -> nn.Module:
                 raise CheckpointError(f"{path} has no config.json; pass the model's config or preset")
             raw = json.loads(cfg_file.read_text())
             config = from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(path)
-        path = _weights_file(path)
+        path = weights_file(path)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
-    module = build_model(config)
-    sd = _from_layout(unwrap_state_dict(read_checkpoint(path), path), config, read_metadata(path), path)
-    load_into(module, sd, config, path)
+    obj = read_checkpoint(path)
+    check_file_size(path, config)
+    sd = _from_layout(unwrap_state_dict(obj, path), config, read_metadata(path), path)
+    tensors = match_state_dict(sd, config, path, finite=_finite)  # keys, shapes, values: before allocating
+    module = _load_matched(build_model(config), tensors)
     folder = path.parent
     if isinstance(config, RAEConfig) and path.name == "model.safetensors" and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
@@ -162,8 +174,9 @@ def _load_diffusers(path: Path, config: Any) -> nn.Module:
     found = diffusers.read(path, config)
     if isinstance(found.config, StatsConfig):
         raise CheckpointError(f"{path}: latent statistics are not a model; read them with load_stats")
-    module = build_model(found.config)
-    load_into(module, {k: torch.from_numpy(v) for k, v in found.tensors.items()}, found.config, found.weights)
+    tensors = match_state_dict({k: torch.from_numpy(v) for k, v in found.tensors.items()}, found.config,
+                               found.weights, finite=_finite)  # checked before allocating
+    module = _load_matched(build_model(found.config), tensors)
     if isinstance(found.config, RAEConfig) and found.stats:
         stats = {k: torch.from_numpy(v) for k, v in found.stats.items()}
         module.set_stats(*_mean_var(stats, found.weights, found.config.latent_shape))
@@ -185,27 +198,10 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
         obj = {k: torch.from_numpy(v) for k, v in stats.items()}
     else:
         if path.is_dir():
-            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
         obj = read_checkpoint(path)
     return _mean_var(obj, path, shape)
 
 
 def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None):
-    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
-        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
-                              f"found {keys}")
-    out = []
-    for name in ("mean", "var"):
-        value = obj.get(name)
-        if value is not None:
-            if not isinstance(value, torch.Tensor):
-                raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
-            value = value.float()
-            if shape is not None:
-                if value.numel() != math.prod(shape):
-                    raise CheckpointError(f"{path}: '{name}' has shape {tuple(value.shape)} ({value.numel()} values); "
-                                          f"expected {shape} for this model")
-                value = value.reshape(shape)
-        out.append(value)
-    return out[0], out[1]
+    return mean_var(obj, path, shape, lambda v: torch.as_tensor(v).float(), finite=_finite)

@@ -134,10 +134,14 @@ def test_reconstruct_offline_from_the_hub_cache_on_both_backends(drae, hub, phot
 
 def test_download_info_convert_and_training_use_the_same_files(drae, hub, tmp_path, monkeypatch):
     import torch
+    from rae_apps.download import preset_files
+    from rae_apps.registry import load_registry
 
     import rae_torch
     from rae_torch.train import pretrained
 
+    repo = DIFFUSERS_RAES["dinov2-s"][0]  # one file for encoder, decoder and stats (and the app's models page)
+    assert [f[1:] for f in preset_files(load_registry(), "dinov2-s")] == [(repo, "config.json"), (repo, WEIGHTS)]
     out = drae("download", "dinov2-s").stdout
     assert out.count("cached") == 2 and "2 files" in out
     snapshot = next((hub["cache"] / "models--nyu-visionx--RAE-dinov2-wReg-small-ViTXL-n08" / "snapshots").iterdir())

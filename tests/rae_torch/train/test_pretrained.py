@@ -50,7 +50,7 @@ def test_the_training_cli_takes_models_dir(assets, models_dir, tmp_path, monkeyp
     cfg = tmp_path / "run.yaml"
     cfg.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(train_cli, ["stage2", "--config", str(cfg)])
-    assert result.exit_code == 1 and "is not in the Hugging Face cache" in result.output
+    assert result.exit_code == 2 and "is not in the Hugging Face cache" in result.output
     result = CliRunner().invoke(train_cli, ["stage2", "--config", str(cfg), "--models-dir", str(models_dir)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "export" / "stats.safetensors").is_file()
