@@ -189,10 +189,12 @@ def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Pa
 
 
 def _finite(a: Any) -> bool:
-    """rae_spec.state_dict.numpy_finite's scheme in MLX: the sum first, elements only if it is not finite."""
+    """rae_spec.state_dict.numpy_finite's scheme in MLX: the sum first, elements only if it is not finite. The
+    sum runs in the tensor's own dtype (no float32 copy of a half tensor while loading; a half sum that
+    overflows only sends it to the element-wise test)."""
     if not isinstance(a, mx.array):
         return numpy_finite(a)
-    return bool(mx.isfinite(mx.sum(a.astype(mx.float32))).item()) or bool(mx.all(mx.isfinite(a)).item())
+    return bool(mx.isfinite(mx.sum(a)).item()) or bool(mx.all(mx.isfinite(a)).item())
 
 
 def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> dict[str, Any]:
