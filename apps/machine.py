@@ -113,16 +113,33 @@ def precision_of(dtype: str, quantize: int | None) -> Precision:
     return Precision(dtype or "float32", quantize)
 
 
+def device_for(backend: str) -> str:
+    """The device an engine of `backend` would use here (without building one)."""
+    if backend == "mlx":
+        import mlx.core as mx
+
+        import rae_mlx  # noqa: F401  (before mlx.core: the system OpenBLAS on Linux)
+
+        return "gpu" if mx.metal.is_available() else "cpu"
+    from .engines.torch_engine import default_device
+
+    return default_device()
+
+
 def _guide(pipe):
     active = pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance"
     return pipe.guide.config if active else None
+
+
+def _cfg(pipe) -> bool:
+    return pipe.guidance.active and pipe.guidance.method == "cfg"
 
 
 def estimate(pipe, precision: Precision, batch: int = 1, low_memory: bool = False, backend: str = "mlx",
              ) -> Estimate:
     """The estimated peak of sampling a SamplingPipeline (see rae_spec.memory) on `backend`."""
     return sampling_memory(pipe.dit.config, pipe.decoder.config, _guide(pipe), precision, batch, low_memory,
-                           backend=backend)
+                           backend=backend, cfg=_cfg(pipe))
 
 
 def choose_batch_size(pipe, precision: Precision, images: int, memory: Memory, low_memory: bool,
@@ -134,7 +151,7 @@ def choose_batch_size(pipe, precision: Precision, images: int, memory: Memory, l
         return limit, f"batch size {limit} ({memory.describe()}; --batch-size to choose)"
     fits = memory.available * HEADROOM
     batch = largest_batch(fits, pipe.dit.config, pipe.decoder.config, _guide(pipe), precision, low_memory, limit,
-                          backend=backend)
+                          backend=backend, cfg=_cfg(pipe))
     peak = estimate(pipe, precision, batch, low_memory, backend).peak
     line = f"batch size {batch}: estimated peak {human_size(peak)} of the {memory.describe()} (--batch-size to choose)"
     if peak > fits:

@@ -123,17 +123,21 @@ class Estimate:
 
 
 def sampling_memory(dit: Any, decoder: Any, guide: Any = None, precision: Precision = Precision(), batch: int = 1,
-                    low_memory: bool = False, decode_batch: int = 1, backend: str = "mlx") -> Estimate:
+                    low_memory: bool = False, decode_batch: int = 1, backend: str = "mlx",
+                    cfg: bool = False) -> Estimate:
     """Peak memory of `rae sample` for one work batch of `batch` images: the load, sample and decode phases
-    (with `low_memory` the DiT and guide are freed before the decoder is loaded). On torch the weights stay
-    float32 (half precision is autocast), and the figure is the process's resident memory."""
+    (with `low_memory` the DiT and guide are freed before the decoder is loaded). `guide`: the autoguidance
+    model, when used; `cfg`: classifier-free guidance, which runs the DiT on twice the batch (not measured by
+    bench/memory.py, which runs the released autoguidance pipeline). On torch the weights stay float32 (half
+    precision is autocast), and the figure is the process's resident memory."""
     if backend == "torch":
-        return torch_sampling_memory(dit, decoder, guide, precision, batch, low_memory)
+        return torch_sampling_memory(dit, decoder, guide, precision, batch, low_memory, cfg)
     w = {"dit": weight_bytes(dit, precision), "decoder": weight_bytes(decoder, precision)}
     if guide is not None:
         w["guide"] = weight_bytes(guide, precision)
     dits = w["dit"] + w.get("guide", 0)
-    act = activation_bytes(dit, batch, precision) + (activation_bytes(guide, batch, precision) if guide else 0)
+    act = activation_bytes(dit, batch * (2 if cfg else 1), precision) + \
+        (activation_bytes(guide, batch, precision) if guide else 0)
     dec_act = activation_bytes(decoder, min(batch, decode_batch), precision)
     if low_memory:
         phases = {"load": dits, "sample": dits + act, "load decoder": w["decoder"], "decode": w["decoder"] + dec_act}
@@ -144,19 +148,19 @@ def sampling_memory(dit: Any, decoder: Any, guide: Any = None, precision: Precis
 
 
 def torch_sampling_memory(dit: Any, decoder: Any, guide: Any = None, precision: Precision = Precision(),
-                          batch: int = 1, low_memory: bool = False) -> Estimate:
+                          batch: int = 1, low_memory: bool = False, cfg: bool = False) -> Estimate:
     """The torch engine (CPU RSS): float32 weights whatever the dtype, activations in float32, plus the
     interpreter and libraries."""
-    est = sampling_memory(dit, decoder, guide, Precision("float32"), batch, low_memory, decode_batch=batch)
+    est = sampling_memory(dit, decoder, guide, Precision("float32"), batch, low_memory, decode_batch=batch, cfg=cfg)
     return Estimate({k: int(v + TORCH_BASE) for k, v in est.phases.items()}, est.weights)
 
 
 def largest_batch(fits_bytes: float, dit: Any, decoder: Any, guide: Any = None, precision: Precision = Precision(),
-                  low_memory: bool = False, limit: int = 64, backend: str = "mlx") -> int:
+                  low_memory: bool = False, limit: int = 64, backend: str = "mlx", cfg: bool = False) -> int:
     """The largest batch (at most `limit`, at least 1) whose estimated peak stays within `fits_bytes`."""
     best = 1
     for b in range(1, limit + 1):
-        if sampling_memory(dit, decoder, guide, precision, b, low_memory, backend=backend).peak > fits_bytes:
+        if sampling_memory(dit, decoder, guide, precision, b, low_memory, backend=backend, cfg=cfg).peak > fits_bytes:
             break
         best = b
     return best
