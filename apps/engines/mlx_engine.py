@@ -66,7 +66,7 @@ class MLXEngine:
         if key[1] is not None:
             self.models["guide"] = self._load(pipe.guide)
         self.loaded["dit"] = key
-        release()
+        release(collect=False)
 
     def load_decoder(self, pipe) -> None:
         key = decoder_key(pipe)
@@ -80,7 +80,7 @@ class MLXEngine:
         if pipe.stats is not None:
             self.stats = load_stats(pipe.stats.path, tuple(pipe.rae.latent_shape))
         self.loaded["decoder"] = key
-        release()
+        release(collect=False)
 
     def load_autoencoder(self, pipe) -> None:
         self.load_decoder(pipe)
@@ -107,7 +107,7 @@ class MLXEngine:
                                  guide=self.models.get("guide"), rng=rng, on_step=on_step, cancel=cancel)
         out = self.numpy(latents)
         del latents
-        release()
+        release(collect=False)
         return out
 
     def numpy(self, array: mx.array) -> np.ndarray:
@@ -120,7 +120,7 @@ class MLXEngine:
                                 self.decode_batch_size)
         out = np.array(images.astype(mx.float32))
         del images
-        release()
+        release(collect=False)
         return out
 
     def encode(self, images: np.ndarray) -> np.ndarray:
