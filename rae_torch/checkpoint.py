@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,9 @@ def read_checkpoint(path: str | Path) -> Any:
         except (SafetensorError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on odd pickle protocols: noise; a failure says enough
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except OSError as e:
         if e.filename is not None:
             raise  # the file cannot be opened (permissions, I/O): reported as such, naming the path
@@ -75,6 +78,10 @@ def read_checkpoint(path: str | Path) -> Any:
         if "Weights only load failed" in msg or "weights_only" in msg:
             detail = next((line.strip() for line in msg.splitlines() if "GLOBAL" in line or "Unsupported" in line), "")
             detail = detail.split(" was not an allowed")[0].replace("WeightsUnpickler error: ", "")
+            if detail.startswith("Unsupported operand"):  # an opcode torch's safe loader lacks: damaged or exotic
+                raise CheckpointError(f"{path} cannot be read safely: its pickle uses an opcode torch's weights-only "
+                                      f"loader does not support ({detail}); the file is corrupt or was not written "
+                                      "by torch.save") from e
             raise CheckpointError(
                 f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle "
                 f"({detail or 'custom objects'}). "
