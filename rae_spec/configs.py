@@ -300,6 +300,18 @@ class _DiTLatents:
     def latent_shape(self) -> tuple[int, int, int]:
         return (self.in_channels, self.input_size, self.input_size)
 
+    def _check_stacks(self, stacks: list[tuple[int, int]]) -> None:
+        """The checks both DiTs share, for their (width, heads) stacks: MLP ratio, patching, head dims, classes."""
+        _validate(self)
+        _check(0 < self.mlp_ratio <= 64, f"mlp_ratio must be in (0, 64], got {self.mlp_ratio}")
+        _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
+        for width, heads in stacks:
+            _check(width % heads == 0, f"width {width} is not divisible by {heads} heads")
+            if self.use_rope:
+                _check((width // heads) % 4 == 0, f"RoPE needs a head dim divisible by 4, got {width // heads}")
+        _check(self.num_classes >= 1, "num_classes must be >= 1")
+        _check(0.0 <= self.class_dropout_prob < 1.0, "class_dropout_prob must be in [0, 1)")
+
 
 @dataclass(frozen=True)
 class DiTDHConfig(_DiTLatents):
@@ -326,15 +338,7 @@ class DiTDHConfig(_DiTLatents):
         object.__setattr__(self, "hidden_size", _pair(self.hidden_size))
         object.__setattr__(self, "depth", _pair(self.depth))
         object.__setattr__(self, "num_heads", _pair(self.num_heads))
-        _validate(self)
-        _check(0 < self.mlp_ratio <= 64, f"mlp_ratio must be in (0, 64], got {self.mlp_ratio}")
-        _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
-        for width, heads in zip(self.hidden_size, self.num_heads, strict=True):
-            _check(width % heads == 0, f"width {width} is not divisible by {heads} heads")
-            if self.use_rope:
-                _check((width // heads) % 4 == 0, f"RoPE needs a head dim divisible by 4, got {width // heads}")
-        _check(self.num_classes >= 1, "num_classes must be >= 1")
-        _check(0.0 <= self.class_dropout_prob < 1.0, "class_dropout_prob must be in [0, 1)")
+        self._check_stacks(list(zip(self.hidden_size, self.num_heads, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -358,12 +362,7 @@ class LightningDiTConfig(_DiTLatents):
     wo_shift: bool = False
 
     def __post_init__(self) -> None:
-        _validate(self)
-        _check(0 < self.mlp_ratio <= 64, f"mlp_ratio must be in (0, 64], got {self.mlp_ratio}")
-        _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
-        _check(self.hidden_size % self.num_heads == 0, "hidden_size must be divisible by num_heads")
-        if self.use_rope:
-            _check((self.hidden_size // self.num_heads) % 4 == 0, "RoPE needs a head dim divisible by 4")
+        self._check_stacks([(self.hidden_size, self.num_heads)])
 
     @property
     def out_channels(self) -> int:
@@ -529,12 +528,7 @@ class PipelineConfig:
     def load(cls, folder: str | Path) -> PipelineConfig:
         """The `pipeline.json` of `folder` (the one reader of that file). Unknown fields are errors."""
         path = Path(folder) / PIPELINE_FILE
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError, RecursionError) as e:  # unreadable, not UTF-8, not JSON, nested too deep
-            raise ConfigError(f"{path} is not readable JSON: {' '.join(str(e).split())[:200]}") from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} must hold a JSON object (a PipelineConfig)")
+        data = read_json_object(path)
         try:
             return from_dict(data, cls)
         except ConfigError as e:
@@ -600,6 +594,22 @@ def from_dict(d: dict[str, Any], cls: type | None = None) -> Any:
 
 def to_json(config: Any, indent: int = 2) -> str:
     return json.dumps(to_dict(config), indent=indent)
+
+
+def read_json_object(path: str | Path, what: str = "") -> dict[str, Any]:
+    """The JSON object in file `path` (pipeline.json, presets, an HF config.json); a missing, unreadable or
+    non-object file is a ConfigError naming it (`what` says what it was meant to be)."""
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    if not path.is_file():
+        raise ConfigError(f"{name} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ConfigError(f"{name} is not valid JSON: {' '.join(str(e).split())[:200]}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name} must hold a JSON object")
+    return data
 
 
 def from_json(text: str, cls: type | None = None) -> Any:
