@@ -24,7 +24,7 @@ import numpy as np
 
 from rae_spec.configs import IMAGENET_MEAN, IMAGENET_STD, GuidanceConfig, SamplerConfig
 from rae_spec.noise import as_generator, initial_noise
-from rae_spec.step_state import CancelCheck, Cancelled, StepCallback, StepState
+from rae_spec.step_state import CancelCheck, StepCallback, StepState
 
 from .memory import MemoryMonitor, release
 from .rae import decode_latents
@@ -53,16 +53,7 @@ def sample_latents(dit, labels, noise, sampler: SamplerConfig, shift: float, *, 
     x = noise if isinstance(noise, mx.array) else mx.array(np.ascontiguousarray(noise, dtype=np.float32))
     labels = labels if isinstance(labels, mx.array) else mx.array(np.asarray(labels, dtype=np.int64))
     velocity = guided_velocity(dit, labels, guidance, guide)
-    if cancel is not None and cancel():
-        raise Cancelled()
-    latents = x
-    for state in Sampler(sampler, shift, compile=compile).walk(x, velocity, rng):
-        latents = state.next
-        if on_step is not None:
-            on_step(state)
-        if cancel is not None and cancel():
-            raise Cancelled()
-    return latents
+    return Sampler(sampler, shift, compile=compile).run(x, velocity, rng, on_step=on_step, cancel=cancel)
 
 
 def generate(dit: ModelOrLoader, decoder: ModelOrLoader | None, labels: Iterable[int], *, seed: int | None,
