@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, StatsConfig
+from rae_spec.configs import DIT_CONFIGS, DecoderConfig, EncoderConfig, RAEConfig, StatsConfig
 from rae_spec.state_dict import CheckpointError
 
 TOLERANCE = 1e-3  # relative: float32 on both sides agrees to ~1e-6; anything near 1e-3 is a real difference
@@ -58,7 +58,7 @@ class VerifyReport:
 
 def inputs_for(config: Any, batch: int, seed: int) -> tuple[str, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+    if isinstance(config, DIT_CONFIGS):
         return "DiT forward", {"x": rng.standard_normal((batch, *config.latent_shape), dtype=np.float32),
                                "t": rng.uniform(0.05, 1.0, batch).astype(np.float32),
                                "y": rng.integers(0, config.num_classes, batch)}
@@ -76,7 +76,7 @@ def inputs_for(config: Any, batch: int, seed: int) -> tuple[str, dict[str, np.nd
 
 def _forward(model, config: Any, arrays: dict[str, Any], latent_to_tokens: Any) -> Any:
     """The computation `inputs_for` prepared, on one backend's arrays (`latent_to_tokens` is that backend's)."""
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+    if isinstance(config, DIT_CONFIGS):
         return model(arrays["x"], arrays["t"], arrays["y"])
     if isinstance(config, DecoderConfig):
         return model.unpatchify(model(latent_to_tokens(arrays["latents"])))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig
+from .configs import DIT_CONFIGS, DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig
 from .encoders import canonical_key
 from .parameters import model_parameters, optional_parameters, unused_parameters
 
@@ -223,7 +223,7 @@ def weights_file(folder: Path) -> Path:
 
 def model_kind(config: Any) -> str:
     """Which module a config builds: 'dit', 'decoder', 'encoder' or 'rae' (each backend's build_model)."""
-    for kind, types in (("dit", (DiTDHConfig, LightningDiTConfig)), ("decoder", DecoderConfig),
+    for kind, types in (("dit", DIT_CONFIGS), ("decoder", DecoderConfig),
                         ("encoder", EncoderConfig), ("rae", RAEConfig)):
         if isinstance(config, types):
             return kind
