@@ -12,7 +12,6 @@ start and, for the SDE, the per-step noise, so rae_torch gives the same images f
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -123,16 +122,15 @@ def generate_from_folder(folder: str | Path, labels: Iterable[int], *, seed: int
 
 def _encoder_normalization(folder: Path, encoder: str | None):
     """The encoder's pixel mean / std (decoding de-normalizes with them), read from its config only."""
-    from rae_spec.configs import EncoderConfig, from_json
-    from rae_spec.hf import load_encoder_config
+    from rae_spec.configs import EncoderConfig
     from rae_spec.presets import MODELS
+    from rae_spec.state_dict import folder_config
 
     if encoder is None:
         return IMAGENET_MEAN, IMAGENET_STD
     path = folder / encoder
     if (path / "config.json").is_file():
-        raw = json.loads((path / "config.json").read_text())
-        config = from_json(json.dumps(raw)) if "type" in raw else load_encoder_config(path)
+        config = folder_config(path)
     elif encoder in MODELS:
         config = MODELS[encoder].config
     else:

@@ -10,6 +10,7 @@ file is refused with the names of its bad tensors instead of sampling black imag
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .configs import DIT_CONFIGS, DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig
+from .configs import DIT_CONFIGS, DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig, from_json
 from .encoders import canonical_key
+from .hf import load_encoder_config
 from .parameters import model_parameters, optional_parameters, unused_parameters
 
 
@@ -219,6 +221,16 @@ def weights_file(folder: Path) -> Path:
         if (folder / name).is_file():
             return folder / name  # pytorch_model.bin is a torch zip pickle: both backends read it
     raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
+
+
+def folder_config(folder: Path) -> Any:
+    """The config of a model folder: its config.json is ours (type-tagged, rae_spec.configs.to_json) or a
+    Hugging Face encoder's."""
+    cfg_file = folder / "config.json"
+    if not cfg_file.is_file():
+        raise CheckpointError(f"{folder} has no config.json; pass the model's config or preset")
+    raw = json.loads(cfg_file.read_text())
+    return from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(folder)
 
 
 def model_kind(config: Any) -> str:
