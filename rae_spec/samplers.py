@@ -60,10 +60,6 @@ def methods(mode: str = "ode") -> tuple[Method, ...]:
     return tuple(m for m in METHODS if m.mode == mode)
 
 
-def method_names(mode: str = "ode") -> tuple[str, ...]:
-    return tuple(m.name for m in methods(mode))
-
-
 def method(name: str, mode: str = "ode") -> Method:
     """The Method called `name` (or one of its aliases, any case) for `mode`; ValueError if unknown."""
     key = str(name).strip().lower()
