@@ -253,12 +253,14 @@ class Worker:
                 record = image_record(plan, item, self.engine_info)
                 path = save_image(self._new_path(state, item.index, item.seed, item.class_id), image, record)
                 state.images.append(path.name)
-                self.events.publish("image", id=state.id, name=path.name, index=item.index)
+                self.events.publish("image", id=state.id, name=path.name, index=item.index, seed=item.seed,
+                                    **{"class": item.class_id})
             if state.job.grid:
                 image, record = grid_image(plan, grid_images, self.engine_info)
                 path = save_image(self._new_path(state, None, state.job.seeds[0], None), image, record)
                 state.images.append(path.name)
-                self.events.publish("image", id=state.id, name=path.name, index=0)
+                self.events.publish("image", id=state.id, name=path.name, index=0, seed=state.job.seeds[0],
+                                    **{"class": None})
             listener.remember()
             state.timing = {"sampling": listener.sampling, "previews": listener.preview_seconds,
                             "decoding": listener.decode_seconds}
