@@ -18,6 +18,7 @@ is removed by the next check of the same output, once its process is gone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -25,6 +26,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _TEMP = re.compile(r"^\..+\.rae(\d+)-[^.]+\.tmp$")  # atomic_path's temporary names, with the writer's pid
+
+
+# OS errors about the user's files and disks (not bugs): every CLI reports them as one line naming the path.
+USER_OS_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT,
+                            errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EFBIG, errno.EEXIST,
+                            errno.ENOTEMPTY, errno.ELOOP, errno.ETXTBSY, errno.EMFILE, errno.ENFILE})
 
 
 class OutputError(ValueError):

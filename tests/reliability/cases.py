@@ -370,7 +370,8 @@ def _garbage(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Outco
 
 
 FILE_KINDS = ("sidecar json", "convert folder", "latents npy", "foreign png", "other job png", "same job png",
-              "overwrite flag", "folder as output", "parent is a file", "read-only place", "disk full")
+              "overwrite flag", "folder as output", "parent is a file", "read-only place", "disk full",
+              "train run config")
 
 
 def user_files(ctx: Context, rng: np.random.Generator, n: int) -> Iterator[Case]:
@@ -422,6 +423,21 @@ def _user_file(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Out
         if kind in ("same job png", "overwrite flag"):
             return judged(out, "" if out.code == 0 and target.is_file() else "the image was not written")
         return judged(expect_refusal(out, mentions="--overwrite"), _untouched(target, before))
+    if kind == "train run config":  # training into the folder that holds the user's own config.yaml
+        import yaml
+
+        from rae_torch.train.cli import train_cli
+
+        data = _train_assets(ctx)
+        cfg = {"model": {"type": "DiTDHConfig", "input_size": 4, "in_channels": 16, "hidden_size": [32, 48],
+                         "depth": [1, 1], "num_heads": [2, 2], "num_classes": 3},
+               "encoder": str(data["encoder"]), "encoder_input_size": 32,
+               "data": {"path": str(data["data"]), "image_size": 32, "num_workers": 0},
+               "train": {"global_batch_size": 4, "max_steps": 1, "progress": False, "tensorboard": False}}
+        text = f"# my run, seed {seed}\n" + yaml.safe_dump(cfg)
+        (d / "config.yaml").write_text(text)
+        out = run_cli("stage2", "--config", d / "config.yaml", "--output-dir", d, cli=train_cli, limit=60)
+        return judged(expect_refusal(out, mentions="--overwrite"), _untouched(d / "config.yaml", text.encode()))
     if kind == "folder as output":
         (d / "out").mkdir()
         return expect_refusal(run_cli(*sample, "-o", f"{d / 'out'}/"), within=1.0)
