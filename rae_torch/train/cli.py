@@ -24,13 +24,15 @@ from pathlib import Path
 import click
 from rae_apps.command import CommandGroup
 from rae_apps.errors import one_line
+from rae_apps.hub import MODELS_DIR_ENV
+from rae_apps.options import models_dir_option
 
 from rae_spec.configs import ConfigError
 from rae_spec.files import USER_OS_ERRNOS, OutputError, check_output, check_output_folder
 
 from ..checkpoint import CheckpointError
 from .config import dump_config, load_config
-from .pretrained import MODELS_DIR_ENV, MissingWeightsError
+from .pretrained import MissingWeightsError
 
 USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, OutputError, FileNotFoundError, PermissionError)
 
@@ -66,12 +68,6 @@ def _check_outputs(stage: str, cfg, overwrite: bool) -> None:
         check_output_folder(cfg.output_dir, overwrite=True, what="run folder")
         ours = lambda p: p.read_bytes()[:200].decode("utf-8", "replace").startswith(RUN_CONFIG_HEADER)  # noqa: E731
         check_output(Path(cfg.output_dir) / RUN_CONFIG, overwrite=overwrite, what="file", replaceable=ours)
-
-models_dir_option = click.option(
-    "--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV, default=None,
-    help="Find preset and hub files in this plain folder (DIR/<org>/<repo>/<file>, as `rae download "
-         "--models-dir` fills it) instead of the Hugging Face cache [env RAE_MODELS_DIR].")
-
 
 def use_models_dir(models_dir: Path | None) -> None:
     """Point this process's file store (rae_torch.train.pretrained.store) at `models_dir`."""
