@@ -25,7 +25,7 @@ import click
 from rae_apps.command import CommandGroup
 from rae_apps.errors import one_line
 from rae_apps.hub import MODELS_DIR_ENV
-from rae_apps.options import models_dir_option
+from rae_apps.options import debug_option, models_dir_option
 
 from rae_spec.configs import ConfigError
 from rae_spec.files import USER_OS_ERRNOS, OutputError, check_output, check_output_folder
@@ -113,7 +113,7 @@ def stage_command(stage: str, help_text: str):
         @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
         @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache (or a "
                       "config.yaml in the run folder that this command did not write)")
-        @click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+        @debug_option
         @models_dir_option
         @functools.wraps(run)
         def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config,
@@ -196,7 +196,7 @@ def _finish(metrics: dict) -> None:
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="the pipeline folder to write")
 @click.option("--decoder", help="decoder folder / preset / file (default: the run's `decoder`)")
 @click.option("--overwrite", is_flag=True, help="replace the files of an existing output folder")
-@click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+@debug_option
 @models_dir_option
 def _export(checkpoint: Path, output: Path, decoder: str | None, overwrite: bool, models_dir: Path | None) -> None:
     """Write a sampling pipeline folder (pipeline.json, dit/, decoder/, stats) from a stage-2 checkpoint's
