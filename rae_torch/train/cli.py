@@ -23,18 +23,18 @@ from pathlib import Path
 
 import click
 from rae_apps.command import CommandGroup
-from rae_apps.errors import one_line
+from rae_apps.errors import is_user_error, one_line
 from rae_apps.hub import MODELS_DIR_ENV
 from rae_apps.options import debug_option, models_dir_option
 
-from rae_spec.configs import ConfigError
-from rae_spec.files import USER_OS_ERRNOS, OutputError, check_output, check_output_folder
+from rae_spec.files import check_output, check_output_folder
 
-from ..checkpoint import CheckpointError
 from .config import dump_config, load_config
 from .pretrained import MissingWeightsError
 
-USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, OutputError, FileNotFoundError, PermissionError)
+# Input errors besides those every command recognises (rae_apps.errors.is_user_error): files not found, not
+# permitted, or pretrained weights not on this machine.
+USER_ERRORS = (MissingWeightsError, FileNotFoundError, PermissionError)
 
 
 class TrainError(click.ClickException):
@@ -47,10 +47,8 @@ class TrainError(click.ClickException):
 def _user_errors() -> Iterator[None]:
     try:
         yield
-    except USER_ERRORS as e:
-        raise TrainError(one_line(e)) from e
-    except OSError as e:
-        if e.errno in USER_OS_ERRNOS:
+    except Exception as e:
+        if isinstance(e, USER_ERRORS) or is_user_error(e):
             raise TrainError(one_line(e)) from e
         raise
 
