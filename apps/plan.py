@@ -1,9 +1,10 @@
-"""The generation order and the noise convention, shared by every backend.
+"""The generation order, shared by every backend.
 
 For each seed, in the order given, one logical batch holds the requested classes in the order given,
 each repeated n times (class-major): B = len(classes) * n rows. Its initial noise is
-`np.random.default_rng(seed).standard_normal((B, C, H, W), dtype=np.float32)` (numpy, NCHW), so a seed
-gives the same image on every backend. Images are numbered in that order, seed after seed.
+`np.random.default_rng(seed).standard_normal((B, C, H, W), dtype=np.float32)` (numpy, NCHW; see
+rae_spec.noise), so a seed gives the same image on every backend. Images are numbered in that order,
+seed after seed.
 
 `--batch-size` only splits a logical batch into chunks of rows; the noise of a row never depends on it.
 The SDE's per-step noise comes from the same generator, also drawn for the whole logical batch.
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -46,26 +45,3 @@ def chunks(items: Sequence[Item], batch_size: int) -> list[list[Item]]:
         else:
             out.append([item])
     return out
-
-
-class RowsOfBatch:
-    """A numpy generator that draws every sample for the whole logical batch and returns some rows.
-
-    The initial noise and the SDE's per-step noise are then the same for a row whatever the chunking.
-    """
-
-    def __init__(self, seed: int, batch: int, rows: Sequence[int]):
-        self.rng = np.random.default_rng(seed)
-        self.batch = batch
-        self.rows = np.asarray(rows, dtype=np.int64)
-
-    def standard_normal(self, shape, dtype=np.float32) -> np.ndarray:
-        full = self.rng.standard_normal((self.batch, *tuple(shape)[1:]), dtype=dtype)
-        return np.ascontiguousarray(full[self.rows])
-
-
-def initial_noise(seed: int, batch: int, rows: Sequence[int], latent_shape: Sequence[int]) -> tuple[np.ndarray,
-                                                                                                      RowsOfBatch]:
-    """(noise for `rows` of the seed's logical batch, the generator the SDE continues from)."""
-    rng = RowsOfBatch(seed, batch, rows)
-    return rng.standard_normal((len(rows), *latent_shape), dtype=np.float32), rng

@@ -3,49 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import secrets
 import string
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-from rae_spec.configs import GuidanceConfig, SamplerConfig, from_dict
+from rae_spec import samplers
 
-from . import reference_yaml
-from .classes import vocabulary
 from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
-from .images import grid, save_png, to_uint8
-from .metadata import (
-    FORMAT,
-    GRID_FORMAT,
-    PNG_KEY,
-    file_record,
-    grid_record,
-    png_chunks,
-    read_record,
-    sample_record,
-    sha256,
-    write_sidecar,
-)
+from .images import grid
+from .job import SAMPLER_CHOICES, Listener, Plan, SampleJob, generate, image_record, plan_job, save_image
+from .metadata import grid_record, read_record
 from .options import backend_options, debug_option, models_dir_option, output_options, presets_option
-from .pipeline import SamplingPipeline, check_compatible, dit_from_path, from_preset, with_dit
-from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
-from .plan import Item, chunks, generation_order, initial_noise
 from .progress import Phases, bar
-from .registry import load_registry, local_folder
+from .registry import load_registry
 
 DEFAULT_OUTPUT = "sample-{seed}-{class}-{index}.png"
 DEFAULT_GRID = "sample-grid.png"
 PLACEHOLDERS = {"seed", "class", "index", "name"}
-SAMPLER_CHOICES = {**{m: SamplerConfig(mode="ode", method=m) for m in ("euler", "heun", "heun3", "midpoint", "rk4")},
-                   "sde": SamplerConfig(mode="sde", method="euler")}
 # Options that change what is generated: a replay (--from-metadata) takes them from the record.
 JOB_OPTIONS = {"classes": "--class", "num_images": "--num-images", "seeds": "--seed", "steps": "--steps",
                "sampler": "--sampler", "guidance": "--guidance", "scale": "--scale", "interval": "--interval",
@@ -73,8 +54,7 @@ Examples:
 @click.option("--steps", type=click.IntRange(2), default=None,
               help="Time-grid points, counted as the reference does (50 points = 49 model steps).")
 @click.option("--sampler", type=click.Choice(list(SAMPLER_CHOICES)), default=None,
-              help="ODE: euler, heun (torchdiffeq's heun2), heun3, midpoint, rk4; or sde (Euler-Maruyama) "
-                   "[default: the preset's].")
+              help=f"{samplers.describe()} [default: the preset's].")
 @click.option("--guidance", type=click.Choice(["none", "cfg", "autoguidance"]), default=None,
               help="Guidance method [default: the preset's].")
 @click.option("--scale", type=float, default=None, help="Guidance scale (1 = unguided).")
@@ -124,152 +104,120 @@ def _echo(message: str) -> None:
     click.echo(message, err=True)
 
 
+def job_from_options(o: dict[str, Any], seeds: list[int]) -> SampleJob:
+    """The SampleJob the command line describes."""
+    return SampleJob(classes=tuple(o["classes"]), seeds=tuple(seeds), num_images=o["num_images"],
+                     preset=o["preset"], model=_path_text(o["model"]), config=_path_text(o["config"]),
+                     steps=o["steps"], sampler=o["sampler"], guidance=o["guidance"], scale=o["scale"],
+                     interval=_interval(o["interval"]) if o["interval"] is not None else None,
+                     dtype=o["dtype"] or "float32", quantize=int(o["quantize"]) if o["quantize"] else None,
+                     batch_size=o["batch_size"], grid=o["grid"])
+
+
+def _path_text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def replay_job(ctx: click.Context, o: dict[str, Any]) -> tuple[SampleJob, str, dict[str, Any]]:
+    """(the job recorded in --from-metadata, the backend to run it on, the record). Batch size, dtype and
+    quantization given on the command line replace the recorded ones; `--backend auto` picks the recorded
+    backend when it is installed."""
+    clashing = [flag for name, flag in JOB_OPTIONS.items() if _given(ctx, name)]
+    if clashing:
+        raise UserError("--from-metadata replays a recorded image; it cannot be combined with " + ", ".join(clashing))
+    record = read_record(o["from_metadata"])
+    job = SampleJob.from_record(record)
+    changes: dict[str, Any] = {}
+    if _given(ctx, "batch_size"):
+        changes["batch_size"] = o["batch_size"]
+    if o["dtype"] is not None:
+        changes["dtype"] = o["dtype"]
+    if o["quantize"] is not None:
+        changes["quantize"] = int(o["quantize"])
+    if changes:
+        job = dataclasses.replace(job, **changes)
+    backend = o["backend"]
+    if backend == "auto" and record.get("backend") in ("torch", "mlx"):
+        try:
+            backend = choose_backend(record["backend"])
+        except UserError:
+            _echo(f"note: the image was made with {record['backend']}, which is not available here")
+    return job, backend, record
+
+
+class Bars(Listener):
+    """tqdm bars: one per batch of steps, and one over the batches when there are several."""
+
+    def __init__(self, batches: int, quiet: bool, steps: int):
+        self.quiet, self.steps = quiet, steps
+        self.outer = bar(batches, "batches", quiet or batches == 1, position=0, unit="batch")
+        self.inner = None
+
+    def batch_started(self, index: int, count: int, chunk) -> None:
+        self.inner = bar(self.steps, f"batch {index + 1}/{count}" if count > 1 else "sampling", self.quiet,
+                         position=1 if count > 1 else None)
+
+    def step(self, state) -> None:
+        self.inner.update(1)
+
+    def batch_sampled(self, index: int, count: int) -> None:
+        self.inner.close()
+        self.outer.update(1)
+
+    def close(self) -> None:
+        self.outer.close()
+
+
 def run(ctx: click.Context, **o: Any) -> None:
     registry = load_registry(o["presets_file"])
     store = Store(o["models_dir"], log=_echo)
-    replay = None
+    record = None
     if o["from_metadata"] is not None:
-        clashing = [flag for name, flag in JOB_OPTIONS.items() if _given(ctx, name)]
-        if clashing:
-            raise UserError("--from-metadata replays a recorded image; it cannot be combined with "
-                            + ", ".join(clashing))
-        replay = read_record(o["from_metadata"])
-        o = _replay_options(replay, o, batch_size_given=_given(ctx, "batch_size"))
-    if o["config"] is not None and (o["preset"] is not None or o["model"] is not None):
-        raise UserError("--config describes the whole pipeline; it cannot be combined with --preset or --model")
-
-    pipe = resolve(registry, store, o)
-    if replay is not None:
-        pipe = check_compatible(dataclasses.replace(pipe, sampler=from_dict(replay["sampler"]),
-                                                    guidance=from_dict(replay["guidance"])))
+        job, backend_name, record = replay_job(ctx, o)
+        seeds_given = True
     else:
-        pipe = apply_overrides(pipe, o)
-    vocab = vocabulary(pipe.num_classes, [(n,) for n in pipe.class_names] if pipe.class_names else None)
-    if not o["classes"]:
-        raise UserError("no class given: pass --class with an id (e.g. --class 207) or a name "
-                        "(e.g. --class 'golden retriever'); repeatable")
-    class_ids = vocab.parse_all(o["classes"])
-    seeds = list(o["seeds"]) or [secrets.randbelow(2**31)]
-    n = o["num_images"]
-    work, keep = _work(generation_order(seeds, class_ids, n), o["batch_size"], replay)
-    targets = _targets(o, keep, vocab, replay)
+        if o["config"] is not None and (o["preset"] is not None or o["model"] is not None):
+            raise UserError("--config describes the whole pipeline; it cannot be combined with --preset or --model")
+        seeds_given = bool(o["seeds"])
+        job = job_from_options(o, list(o["seeds"]) or [secrets.randbelow(2**31)])
+        backend_name = o["backend"]
+    plan = plan_job(job, registry, store, record)
+    targets = output_paths(o, plan, record)
 
-    backend = choose_backend(o["backend"])
-    if o["quantize"] is not None and backend != "mlx":
+    backend = choose_backend(backend_name)
+    if job.quantize is not None and backend != "mlx":
         raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
-    engine = make_engine(backend, o["dtype"] or "float32", int(o["quantize"]) if o["quantize"] else None, _echo)
+    engine = make_engine(backend, job.dtype, job.quantize, _echo)
     why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
     _echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
-    if not o["seeds"]:
-        _echo(f"seed: {seeds[0]} (random; pass --seed to choose)")
-    files = {role: file_record(w) for role, w in pipe.weights().items()}
-    if "config" in pipe.source:
-        pipe = dataclasses.replace(pipe, source={**pipe.source, "config_sha256": sha256(pipe.source["config"])})
-    notes = list(pipe.notes) + (_replay_differences(replay, pipe.source, files) if replay is not None else [])
-    for note in notes:
+    if not seeds_given:
+        _echo(f"seed: {job.seeds[0]} (random; pass --seed to choose)")
+    for note in plan.notes:
         _echo(f"note: {note}")
 
     phases = Phases(engine, o["verbose"], _echo)
-    kept = {it.index for it in keep}
+    bars = Bars(len(plan.work), o["quiet"], plan.pipe.sampler.num_steps - 1)
     written: list[Path] = []
     grid_images: list[np.ndarray] = []
-    for item, image in _generate(engine, pipe, work, len(class_ids) * n, phases, o["quiet"], o["low_memory"]):
-        if item.index not in kept:
-            continue
-        if o["grid"]:
+    info = engine.describe()
+    for item, image in generate(engine, plan, bars, low_memory=o["low_memory"], phase=phases):
+        if job.grid:
             grid_images.append(image)
-            continue
-        record = sample_record(pipe, index=item.index, seed=item.seed, row=item.row, class_id=item.class_id,
-                               class_name=vocab.name(item.class_id), classes=class_ids, num_images=n,
-                               batch_size=o["batch_size"], engine_info=engine.describe(), files=files)
-        written.append(_write(targets[item.index], image, png_chunks(record), record, o["metadata"]))
-    if o["grid"]:
+        else:
+            written.append(save_image(targets[item.index], image, image_record(plan, item, info), o["metadata"]))
+    bars.close()
+    if job.grid:
+        n = job.num_images
         columns = n if n > 1 else min(len(grid_images), math.ceil(math.sqrt(len(grid_images))))
-        record = grid_record(pipe, seeds=seeds, classes=class_ids, class_names=[vocab.name(c) for c in class_ids],
-                             num_images=n, batch_size=o["batch_size"], columns=columns,
-                             engine_info=engine.describe(), files=files)
-        chunks_ = {PNG_KEY: json.dumps(record, sort_keys=True), "Software": f"rae {record['rae_version']}"}
-        written.append(_write(targets[-1], grid(grid_images, columns), chunks_, record, o["metadata"]))
+        record = grid_record(plan.pipe, seeds=list(job.seeds), classes=list(plan.class_ids),
+                             class_names=[plan.vocab.name(c) for c in plan.class_ids], num_images=n,
+                             batch_size=job.batch_size, columns=columns, engine_info=info, files=plan.files)
+        written.append(save_image(targets[-1], grid(grid_images, columns), record, o["metadata"]))
     for path in written:
         click.echo(str(path))
     if o["verbose"]:
         for line in phases.summary():
             _echo(f"total {line}")
-
-
-def _work(items: list[Item], batch_size: int, replay: dict | None) -> tuple[list[list[Item]], list[Item]]:
-    """(work batches, items to write). A replayed image re-runs only the batch it was made in."""
-    if replay is None or replay.get("format") != FORMAT:
-        return chunks(items, batch_size), items
-    row = replay["batch"]["row"]
-    chunk = next(c for c in chunks(items, batch_size) if any(it.row == row for it in c))
-    return [chunk], [next(it for it in chunk if it.row == row)]
-
-
-def _generate(engine, pipe: SamplingPipeline, work: list[list[Item]], batch_rows: int, phases: Phases,
-              quiet: bool, low_memory: bool) -> Iterator[tuple[Item, np.ndarray]]:
-    """Sample and decode each work batch, with a progress bar per batch and per step. With low_memory the
-    decoder is loaded only after every batch is sampled and the DiT freed (peak: the larger model, not both)."""
-    with phases("load"):
-        engine.load_dit(pipe)
-        if not low_memory:
-            engine.load_decoder(pipe)
-    outer = bar(len(work), "batches", quiet or len(work) == 1, position=0, unit="batch")
-    sampled = []
-    for k, chunk in enumerate(work):
-        noise, rng = initial_noise(chunk[0].seed, batch_rows, [it.row for it in chunk], pipe.latent_shape)
-        labels = np.array([it.class_id for it in chunk], dtype=np.int64)
-        steps = bar(pipe.sampler.num_steps - 1, f"batch {k + 1}/{len(work)}" if len(work) > 1 else "sampling",
-                    quiet, position=1 if len(work) > 1 else None)
-        with phases("sample"):
-            latents = engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift, rng,
-                                    on_step=lambda _, bar=steps: bar.update(1))
-        steps.close()
-        outer.update(1)
-        if low_memory:
-            sampled.append((chunk, latents))
-            continue
-        with phases("decode"):
-            images = to_uint8(engine.decode(latents))
-        yield from zip(chunk, images, strict=True)
-    outer.close()
-    if low_memory:
-        engine.release("dit")
-        with phases("load decoder"):
-            engine.load_decoder(pipe)
-        for chunk, latents in sampled:
-            with phases("decode"):
-                images = to_uint8(engine.decode(latents))
-            yield from zip(chunk, images, strict=True)
-
-
-def _write(path: Path, image: np.ndarray, chunks_: dict[str, str], record: dict, sidecar: bool) -> Path:
-    save_png(path, image, chunks_)
-    if sidecar:
-        write_sidecar(path, record)
-    return path
-
-
-# ---------------------------------------------------------------------------------------------- pipeline
-
-
-def resolve(registry, store: Store, o: dict[str, Any]) -> SamplingPipeline:
-    """The pipeline the options name: --config, else --preset (default) with an optional --model."""
-    if o["config"] is not None:
-        return reference_yaml.sampling_pipeline(o["config"], store)
-    if o["model"] is not None and is_pipeline_folder(o["model"]):
-        if o["preset"] is not None:
-            raise UserError(f"{o['model']} is a whole pipeline (pipeline.json); it cannot be combined with --preset")
-        return pipeline_from_folder(o["model"], registry)
-    name = o["preset"] or registry.default_pipeline
-    folder = local_folder(registry.pipeline(name))
-    if folder is not None and is_pipeline_folder(folder):  # a pipeline that ships with the package
-        pipe = dataclasses.replace(pipeline_from_folder(folder, registry), source={"preset": name})
-    else:
-        pipe = from_preset(registry, store, name)
-    if o["model"] is not None:
-        pipe = with_dit(pipe, dit_from_path(o["model"]), str(Path(o["model"]).resolve()))
-    return pipe
 
 
 def _interval(text: str) -> tuple[float, float]:
@@ -280,27 +228,6 @@ def _interval(text: str) -> tuple[float, float]:
     if not 0.0 <= lo < hi <= 1.0:
         raise UserError(f"--interval needs 0 <= LO < HI <= 1, got {text!r}")
     return lo, hi
-
-
-def apply_overrides(pipe: SamplingPipeline, o: dict[str, Any]) -> SamplingPipeline:
-    """--steps, --sampler, --guidance, --scale, --interval on top of the pipeline's own settings."""
-    sampler = pipe.sampler
-    if o["sampler"] is not None:
-        sampler = dataclasses.replace(SAMPLER_CHOICES[o["sampler"]], num_steps=sampler.num_steps)
-    if o["steps"] is not None:
-        sampler = dataclasses.replace(sampler, num_steps=o["steps"])
-    g = pipe.guidance
-    method = o["guidance"] or g.method
-    if method == "none" and (o["scale"] is not None or o["interval"] is not None):
-        raise UserError("--scale and --interval need guidance: add --guidance cfg or --guidance autoguidance")
-    if method != "none" and o["guidance"] is not None and o["scale"] is None and not g.active:
-        raise UserError(f"--guidance {method} needs a --scale (this pipeline samples unguided)")
-    scale = o["scale"] if o["scale"] is not None else g.scale
-    lo, hi = _interval(o["interval"]) if o["interval"] is not None else (g.t_min, g.t_max)
-    guidance = GuidanceConfig(method, scale if method != "none" else 1.0, lo, hi)
-    if o["interval"] is not None and not guidance.active:
-        raise UserError("--interval needs active guidance (a --scale other than 1)")
-    return check_compatible(dataclasses.replace(pipe, sampler=sampler, guidance=guidance))
 
 
 # ---------------------------------------------------------------------------------------------- outputs
@@ -317,11 +244,13 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_") or "class"
 
 
-def _targets(o: dict[str, Any], items: list[Item], vocab, replay: dict | None) -> dict[int, Path] | list[Path]:
+def output_paths(o: dict[str, Any], plan: Plan, replay: dict | None) -> dict[int, Path] | list[Path]:
+    """Where each image of the plan goes (a list of one path for a grid), checked before any compute."""
     template = o["output"]
+    items, vocab = plan.keep, plan.vocab
     if template is None and replay is not None:  # never overwrite the recorded image
         template = f"{Path(o['from_metadata']).stem}-replay.png"
-    if o["grid"]:
+    if plan.job.grid:
         template = template or DEFAULT_GRID
         if _fields(template):
             raise UserError("--grid writes one image: its --output cannot have placeholders")
@@ -355,52 +284,3 @@ def _png(name: str) -> Path:
     if path.suffix.lower() != ".png":
         raise UserError(f"--output {name!r}: images are written as PNG, so the name must end in .png")
     return path
-
-
-# ---------------------------------------------------------------------------------------------- replay
-
-
-def _replay_options(record: dict[str, Any], o: dict[str, Any], batch_size_given: bool) -> dict[str, Any]:
-    """The options that make the recorded image (or grid) again; sampler and guidance come from the record."""
-    o = dict(o)
-    source = record.get("source", {})
-    o["preset"], o["model"], o["config"] = source.get("preset"), source.get("model"), source.get("config")
-    for key in ("model", "config"):
-        if o[key] is not None:
-            o[key] = Path(o[key])
-            if not o[key].exists():
-                raise UserError(f"the recorded --{key} {o[key]} does not exist on this machine")
-    if record.get("format") == GRID_FORMAT:
-        o["seeds"], o["classes"], o["num_images"], o["grid"] = record["seeds"], record["classes"], \
-            record["num_images"], True
-        recorded_batch = record["batch_size"]
-    else:
-        o["seeds"], o["classes"] = [record["seed"]], record["batch"]["classes"]
-        o["num_images"], recorded_batch = record["batch"]["num_images"], record["batch"]["batch_size"]
-    o["classes"] = [str(c) for c in o["classes"]]
-    if not batch_size_given:  # the same work split gives the same floats
-        o["batch_size"] = recorded_batch
-    if o["dtype"] is None:
-        o["dtype"] = record.get("dtype")
-    if o["backend"] == "auto" and record.get("backend") in ("torch", "mlx"):
-        try:
-            o["backend"] = choose_backend(record["backend"])
-        except UserError:
-            _echo(f"note: the image was made with {record['backend']}, which is not available here")
-    if o["quantize"] is None and record.get("quantize"):
-        o["quantize"] = str(record["quantize"])
-    return o
-
-
-def _replay_differences(record: dict[str, Any], source: dict[str, Any], files: dict[str, Any]) -> list[str]:
-    """What differs from the recorded run (so the image may differ too)."""
-    notes = []
-    old = record.get("source", {}).get("config_sha256")
-    if old and old != source.get("config_sha256"):
-        notes.append(f"{source['config']} changed since the image was made")
-    for role, entry in record.get("files", {}).items():
-        now = files.get(role)
-        if now is None or now["sha256"] != entry["sha256"]:
-            notes.append(f"the {role} weights differ from the recorded ones ({entry['origin']}, sha256 "
-                         f"{entry['sha256'][:12]}...)")
-    return notes

@@ -48,15 +48,13 @@ IDENTITY = Transform("identity", lambda a: a, lambda a: a)
 CONV2D = Transform("conv2d OIHW<->OHWI", lambda a: permute(a, (0, 2, 3, 1)), lambda a: permute(a, (0, 3, 1, 2)),
                    ndim=4)
 
-# Per config type (and encoder kind): the keys whose layout differs. All other keys are IDENTITY.
+# Per config type: the keys whose layout differs. All other keys are IDENTITY. An encoder's only
+# convolution is its patch embedding, named by its kind's record (rae_spec.encoders).
 TABLE: dict[str, dict[str, Transform]] = {
     "DiTDHConfig": {"x_embedder.proj.weight": CONV2D, "s_embedder.proj.weight": CONV2D},
     "LightningDiTConfig": {"x_embedder.proj.weight": CONV2D},
     "DecoderConfig": {},
     "StatsConfig": {},
-    "EncoderConfig/dinov2": {"embeddings.patch_embeddings.projection.weight": CONV2D},
-    "EncoderConfig/siglip2": {"vision_model.embeddings.patch_embedding.weight": CONV2D},
-    "EncoderConfig/mae": {"vit.embeddings.patch_embeddings.projection.weight": CONV2D},
 }
 
 
@@ -67,7 +65,7 @@ def table_for(config: Any) -> dict[str, Transform]:
         out.update({f"decoder.{k}": v for k, v in table_for(config.decoder).items()})
         return out
     if isinstance(config, EncoderConfig):
-        return TABLE[f"EncoderConfig/{config.kind}"]
+        return {config.record.patch_conv: CONV2D}
     if isinstance(config, (DiTDHConfig, LightningDiTConfig, DecoderConfig, StatsConfig)):
         return TABLE[type(config).__name__]
     raise LayoutError(f"no layout table for {type(config).__name__}")

@@ -10,7 +10,8 @@
   with diffusers' `Attention` names (`attention.to_q`, ..., `attention.to_out.0`; the reference's
   `attention.attention.query`, ... also accepted), and `decoder_pos_embed` is not stored (it is recomputed,
   with the reference's integer positions: diffusers' own table equals it only at a 16 x 16 latent grid).
-  Encoder keys written by transformers >= 5 (`attention.q_proj`, ...) are mapped by rae_spec.hf.KEY_ALIASES.
+  Encoder keys written by transformers >= 5 (`attention.q_proj`, ...) are mapped by their kind's record
+  (rae_spec.encoders).
   Latent statistics come as buffers `_latent_mean` / `_latent_var` (the reference's mean / var) or
   `_latents_mean` / `_latents_std` (std = sqrt(var + 1e-5), converted back as var = std^2 - 1e-5).
 """
@@ -26,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from rae_spec.configs import DecoderConfig, RAEConfig, StatsConfig, from_json
+from rae_spec.configs import ConfigError, DecoderConfig, RAEConfig, StatsConfig, from_json
+from rae_spec.encoders import encoder_kind
 from rae_spec.hf import encoder_config_from_hf, load_encoder_config
 from rae_spec.state_dict import CheckpointError, unwrap_state_dict
 from rae_spec.tables import sincos_2d
@@ -134,7 +136,7 @@ def _diffusers_key(key: str, kind: str) -> str | None:
         rest = key[len("encoder."):]
         if rest.startswith("model."):
             rest = rest[len("model."):]
-        prefix = {"dinov2": "", "mae": "vit.", "siglip2": "vision_model."}[kind]
+        prefix = encoder_kind(kind).weight_prefix
         if prefix and not rest.startswith(prefix):
             rest = prefix + rest
         return "encoder." + rest
@@ -168,31 +170,30 @@ def _diffusers_stats(tensors: dict[str, np.ndarray], raw: dict, notes: list[str]
 
 def diffusers_config(raw: dict, tensors: dict[str, np.ndarray]) -> RAEConfig:
     """An RAEConfig for a diffusers AutoencoderRAE folder, from its config.json and its tensor shapes."""
-    kind = raw.get("encoder_type", raw.get("encoder_cls", "dinov2"))
-    if kind not in ("dinov2", "siglip2", "mae"):
-        raise CheckpointError(f"unsupported diffusers encoder type {kind!r}")
+    try:
+        record = encoder_kind(raw.get("encoder_type", raw.get("encoder_cls", "dinov2")))
+    except ConfigError as e:
+        raise CheckpointError(f"unsupported diffusers encoder type: {e}") from None
     enc = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
     fc1_names = ("layer.0.mlp.fc1.weight", "layers.0.mlp.fc1.weight", "layer.0.intermediate.dense.weight")
     fc1 = next((v for k, v in enc.items() if k.endswith(fc1_names)), None)
     hidden = int(raw.get("encoder_hidden_size", fc1.shape[1] if fc1 is not None else 768))
     layers = int(raw.get("encoder_num_hidden_layers", 0) or len({k.split(".")[2] for k in enc
                                                                     if ".layer." in k or ".layers." in k}))
-    patch = int(raw.get("encoder_patch_size", {"dinov2": 14, "siglip2": 16, "mae": 16}[kind]))
+    patch = int(raw.get("encoder_patch_size", record.hf_defaults["patch_size"]))
     pos = next((v for k, v in enc.items() if k.endswith("position_embeddings") or
                 k.endswith("position_embedding.weight")), None)
     rows = pos.shape[-2] if pos is not None else None
-    grid = math.isqrt(rows - (0 if kind == "siglip2" else 1)) if rows else None
+    grid = math.isqrt(rows - int(record.cls_token)) if rows else None  # the table has a CLS row with a CLS token
 
     def buffer(name: str) -> list[float] | None:  # float32 buffers -> the short decimals they were made from
         return [float(str(np.float32(v))) for v in np.asarray(tensors[name]).ravel()] if name in tensors else None
 
     mean = raw.get("encoder_norm_mean") or buffer("encoder_mean")
     std = raw.get("encoder_norm_std") or buffer("encoder_std")
-    hf = {"model_type": {"dinov2": "dinov2_with_registers", "siglip2": "siglip", "mae": "vit_mae"}[kind],
-          "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": hidden // 64,
-          "patch_size": patch, "intermediate_size": int(fc1.shape[0]) if fc1 is not None else 4 * hidden}
-    if kind == "dinov2":
-        hf["mlp_ratio"] = hf["intermediate_size"] / hidden
+    hf = {"model_type": record.hf_model_types[0], "hidden_size": hidden, "num_hidden_layers": layers,
+          "num_attention_heads": hidden // 64, "patch_size": patch,
+          "intermediate_size": int(fc1.shape[0]) if fc1 is not None else 4 * hidden}
     if grid:
         hf["image_size"] = grid * patch
     pre = {k: v for k, v in (("image_mean", mean), ("image_std", std)) if v is not None}

@@ -24,6 +24,7 @@ import numpy as np
 
 from rae_spec.configs import IMAGENET_MEAN, IMAGENET_STD, GuidanceConfig, SamplerConfig
 from rae_spec.noise import as_generator, initial_noise
+from rae_spec.step_state import CancelCheck, Cancelled, StepCallback, StepState
 
 from .memory import MemoryMonitor, release
 from .rae import decode_latents
@@ -43,33 +44,56 @@ def _materialize(model: ModelOrLoader):
     return model() if callable(model) and not hasattr(model, "parameters") else model
 
 
+def sample_latents(dit, labels, noise, sampler: SamplerConfig, shift: float, *, guidance: GuidanceConfig | None = None,
+                   guide=None, rng: np.random.Generator | None = None, on_step: StepCallback | None = None,
+                   cancel: CancelCheck | None = None, compile: bool | None = None) -> mx.array:
+    """The one MLX sampling loop (the CLI, the app and `generate` all run it): integrate `noise` (B, C, H, W)
+    to latents for the class `labels`, the SDE drawing from `rng`. `on_step(StepState)` runs after every
+    step, then `cancel()`; True raises rae_spec.step_state.Cancelled before the next step."""
+    x = noise if isinstance(noise, mx.array) else mx.array(np.ascontiguousarray(noise, dtype=np.float32))
+    labels = labels if isinstance(labels, mx.array) else mx.array(np.asarray(labels, dtype=np.int64))
+    velocity = guided_velocity(dit, labels, guidance, guide)
+    if cancel is not None and cancel():
+        raise Cancelled()
+    latents = x
+    for state in Sampler(sampler, shift, compile=compile).walk(x, velocity, rng):
+        latents = state.next
+        if on_step is not None:
+            on_step(state)
+        if cancel is not None and cancel():
+            raise Cancelled()
+    return latents
+
+
 def generate(dit: ModelOrLoader, decoder: ModelOrLoader | None, labels: Iterable[int], *, seed: int | None,
              sampler: SamplerConfig, shift: float, guidance: GuidanceConfig | None = None,
              guide: ModelOrLoader | None = None, stats: tuple[Any, Any] = (None, None), eps: float = 1e-5,
              image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD, free_dit: bool = True,
              decode_batch_size: int | None = None, compile: bool | None = None,
-             progress: Callable[[int, int], None] | None = None, monitor: MemoryMonitor | None = None) -> Generation:
-    """Sample len(labels) images. `shift` is the transport's time shift (TransportConfig.time_dist_shift)."""
+             progress: Callable[[int, int], None] | None = None, on_step: StepCallback | None = None,
+             cancel: CancelCheck | None = None, monitor: MemoryMonitor | None = None) -> Generation:
+    """Sample len(labels) images. `shift` is the transport's time shift (TransportConfig.time_dist_shift).
+    `progress(i, total)` and `on_step(StepState)` run after every step; `cancel()` stops between steps."""
     monitor = monitor or MemoryMonitor()
     labels = mx.array(np.asarray(list(labels)))
     rng = as_generator(seed)
     with monitor.phase("load"):
         model = _materialize(dit)
         weak = _materialize(guide) if guide is not None else None
-    config = model.config
-    x = mx.array(initial_noise(rng, labels.shape[0], config.latent_shape))
-    steps = Sampler(sampler, shift, compile=compile)
+    x = initial_noise(rng, labels.shape[0], model.config.latent_shape)
+
+    def report(state: StepState) -> None:
+        if progress is not None:
+            progress(state.step, state.total)
+        if on_step is not None:
+            on_step(state)
+
     with monitor.phase("sample"):
-        velocity = guided_velocity(model, labels, guidance, weak)
-        total = len(steps.grid) - 1
-        latents = x
-        for i, state in enumerate(steps.steps(x, velocity, rng), start=1):
-            latents = state
-            if progress is not None:
-                progress(i, total)
+        latents = sample_latents(model, labels, x, sampler, shift, guidance=guidance, guide=weak, rng=rng,
+                                 on_step=report, cancel=cancel, compile=compile)
     if free_dit:
         refs = [weakref.ref(m) for m in (model, weak) if m is not None]
-        del model, weak, velocity
+        del model, weak
         release()
         freed = all(r() is None for r in refs)
         monitor.phases["sample"]["dit_freed"] = float(freed)

@@ -38,12 +38,13 @@ def _check(cond: bool, msg: str) -> None:
 class EncoderConfig:
     """A frozen pretrained ViT encoder, described in its Hugging Face config's terms.
 
-    kind: "dinov2" (Dinov2WithRegistersModel), "siglip2" (SiglipModel.vision_model) or "mae"
-    (ViTMAEForPreTraining.vit). `image_size` is the checkpoint's native resolution: its position table
-    covers (image_size / patch_size)^2 patches and is resampled to the input grid at run time.
+    kind: one of rae_spec.encoders.KINDS (dinov2: Dinov2WithRegistersModel, siglip2:
+    SiglipModel.vision_model, mae: ViTMAEForPreTraining.vit); the kind's record holds everything else
+    known about it. `image_size` is the checkpoint's native resolution: its position table covers
+    (image_size / patch_size)^2 patches and is resampled to the input grid at run time.
     """
 
-    kind: Literal["dinov2", "siglip2", "mae"] = "dinov2"
+    kind: str = "dinov2"
     hidden_size: int = 768
     num_layers: int = 12
     num_heads: int = 12
@@ -59,14 +60,20 @@ class EncoderConfig:
     hf_repo: str | None = None
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("dinov2", "siglip2", "mae"),
-               f"encoder kind must be dinov2, siglip2 or mae, got {self.kind!r}")
+        record = self.record
+        object.__setattr__(self, "kind", record.kind)  # an alias is stored under the kind's own name
         _check(self.hidden_size % self.num_heads == 0, "encoder hidden_size must be divisible by num_heads")
         _check(self.image_size % self.patch_size == 0, "encoder image_size must be a multiple of patch_size")
         _check(self.hidden_act in ("gelu", "gelu_tanh"), "encoder hidden_act must be 'gelu' or 'gelu_tanh'")
-        if self.kind == "dinov2":
-            # The reference drops exactly 5 leading tokens (CLS + 4 registers).
-            _check(self.num_register_tokens == 4, "DINOv2 encoders must have 4 register tokens (RAE drops 5 tokens)")
+        if record.check is not None:
+            record.check(self)
+
+    @property
+    def record(self):
+        """This kind's rae_spec.encoders.EncoderKind."""
+        from .encoders import encoder_kind
+
+        return encoder_kind(self.kind)
 
     @property
     def grid_size(self) -> int:
@@ -76,7 +83,7 @@ class EncoderConfig:
     @property
     def num_leading_tokens(self) -> int:
         """Tokens before the patches in the encoder output (dropped by RAE)."""
-        return {"dinov2": 1 + self.num_register_tokens, "siglip2": 0, "mae": 1}[self.kind]
+        return self.record.leading_tokens(self)
 
 
 @dataclass(frozen=True)
@@ -340,10 +347,10 @@ def parse_time_dist(name: str) -> tuple[str, float, float]:
 class SamplerConfig:
     """How to integrate from noise (t = 1) to data (t ~ 0).
 
-    `num_steps` counts grid points, as the reference does: 50 points = 49 steps. ODE methods: the
-    fixed-grid solvers of torchdiffeq the reference can call (euler, heun = heun2, heun3, midpoint,
-    rk4 = the 3/8 rule), tableaus in rae_spec.schedule.ODE_TABLEAUS. The SDE (Euler-Maruyama, method
-    euler) uses diffusion D(t) = diffusion_norm * f(t) with f from `diffusion_form` (sigma: f = t,
+    `num_steps` counts grid points, as the reference does: 50 points = 49 steps. `method` is a name of
+    rae_spec.samplers.METHODS for `mode` (ODE: torchdiffeq's fixed-grid solvers the reference can call;
+    SDE: Euler-Maruyama); any alias there (heun2, ...) is accepted and stored as the method's name.
+    The SDE uses diffusion D(t) = diffusion_norm * f(t) with f from `diffusion_form` (sigma: f = t,
     constant: f = 1); its final step adds no noise.
     """
 
@@ -354,13 +361,16 @@ class SamplerConfig:
     diffusion_norm: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(self.mode in ("ode", "sde"), f"sampler mode must be 'ode' or 'sde', got {self.mode!r}")
-        _check(self.method in ("euler", "heun", "heun3", "midpoint", "rk4"),
-               f"sampler method must be euler, heun, heun3, midpoint or rk4, got {self.method!r}")
+        from .samplers import MODES, method
+
+        _check(self.mode in MODES, f"sampler mode must be 'ode' or 'sde', got {self.mode!r}")
+        try:
+            object.__setattr__(self, "method", method(self.method, self.mode).name)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         _check(self.num_steps >= 2, "num_steps counts grid points and must be >= 2")
         _check(self.diffusion_form in ("sigma", "constant"),
                f"diffusion_form must be 'sigma' or 'constant', got {self.diffusion_form!r}")
-        _check(not (self.mode == "sde" and self.method != "euler"), "the SDE sampler supports method 'euler' only")
         _check(self.diffusion_norm >= 0, "diffusion_norm must be >= 0")
 
 

@@ -7,83 +7,38 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .configs import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    SIGLIP_MEAN,
-    SIGLIP_STD,
-    ConfigError,
-    DecoderConfig,
-    EncoderConfig,
-)
+from .configs import ConfigError, DecoderConfig, EncoderConfig
+from .encoders import kind_of_model_type
 
-_ACTS = {"gelu": "gelu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_fast": "gelu_tanh"}
-_KINDS = {"dinov2_with_registers": "dinov2", "siglip": "siglip2", "siglip_vision_model": "siglip2", "vit_mae": "mae"}
-
-# Key prefix of the vision tower inside each HF checkpoint (other keys: text tower, MAE decoder).
-WEIGHT_PREFIX = {"dinov2": "", "siglip2": "vision_model.", "mae": "vit."}
-
-# transformers >= 5 renamed some modules of these models (its conversion_mapping.py). Its own save_pretrained
-# writes the reference names back, but raw state dicts of its modules (diffusers' AutoencoderRAE folders)
-# use the new ones: (new, reference) substrings.
-_ATTENTION_V5 = ((".attention.q_proj.", ".attention.attention.query."),
-                 (".attention.k_proj.", ".attention.attention.key."),
-                 (".attention.v_proj.", ".attention.attention.value."),
-                 (".attention.o_proj.", ".attention.output.dense."))
-KEY_ALIASES = {"dinov2": _ATTENTION_V5, "siglip2": (),
-               "mae": _ATTENTION_V5 + ((".mlp.fc1.", ".intermediate.dense."), (".mlp.fc2.", ".output.dense."))}
+# HF activation names -> EncoderConfig.hidden_act
+HF_ACTIVATIONS = {"gelu": "gelu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_fast": "gelu_tanh"}
 
 
-def canonical_encoder_key(key: str, kind: str) -> str:
-    """The reference (transformers 4.x) spelling of an encoder key written by any transformers version."""
-    for new, old in KEY_ALIASES[kind]:
-        key = key.replace(new, old)
-    return key
-
-
-def _act(name: str) -> str:
-    if name not in _ACTS:
-        raise ConfigError(f"unsupported encoder activation {name!r}; supported: {sorted(_ACTS)}")
-    return _ACTS[name]
+def hf_activation(name: str) -> str:
+    if name not in HF_ACTIVATIONS:
+        raise ConfigError(f"unsupported encoder activation {name!r}; supported: {sorted(HF_ACTIVATIONS)}")
+    return HF_ACTIVATIONS[name]
 
 
 def encoder_config_from_hf(config: dict[str, Any], preprocessor: dict[str, Any] | None = None,
                            hf_repo: str | None = None) -> EncoderConfig:
-    """EncoderConfig from an HF config.json (dinov2_with_registers, siglip or vit_mae)."""
-    model_type = config.get("model_type")
-    if model_type not in _KINDS:
-        raise ConfigError(f"unsupported encoder model_type {model_type!r}; supported: {sorted(_KINDS)}")
-    kind = _KINDS[model_type]
-    c = config.get("vision_config", config) if kind == "siglip2" else config
+    """EncoderConfig from an HF config.json (any kind of rae_spec.encoders, by model_type) and its
+    preprocessor_config.json; fields the file leaves out take the HF class's defaults (the kind's record)."""
+    r = kind_of_model_type(config.get("model_type"))
+    c = config.get(r.hf_vision_config, config) if r.hf_vision_config else config
+    d = r.hf_defaults
     pre = preprocessor or {}
-    if kind == "dinov2":
-        if c.get("use_swiglu_ffn", False):
-            raise ConfigError("DINOv2 checkpoints with a SwiGLU FFN (giant) are not supported")
-        hidden = c.get("hidden_size", 768)
-        return EncoderConfig(
-            kind="dinov2", hidden_size=hidden, num_layers=c.get("num_hidden_layers", 12),
-            num_heads=c.get("num_attention_heads", 12), intermediate_size=int(hidden * c.get("mlp_ratio", 4)),
-            patch_size=c.get("patch_size", 14), image_size=c.get("image_size", 518),
-            num_register_tokens=c.get("num_register_tokens", 4), layer_norm_eps=c.get("layer_norm_eps", 1e-6),
-            hidden_act=_act(c.get("hidden_act", "gelu")), qkv_bias=c.get("qkv_bias", True),
-            image_mean=tuple(pre.get("image_mean", IMAGENET_MEAN)), image_std=tuple(pre.get("image_std", IMAGENET_STD)),
-            hf_repo=hf_repo)
-    if kind == "siglip2":
-        return EncoderConfig(
-            kind="siglip2", hidden_size=c.get("hidden_size", 768), num_layers=c.get("num_hidden_layers", 12),
-            num_heads=c.get("num_attention_heads", 12), intermediate_size=c.get("intermediate_size", 3072),
-            patch_size=c.get("patch_size", 16), image_size=c.get("image_size", 224), num_register_tokens=0,
-            layer_norm_eps=c.get("layer_norm_eps", 1e-6), hidden_act=_act(c.get("hidden_act", "gelu_pytorch_tanh")),
-            image_mean=tuple(pre.get("image_mean", SIGLIP_MEAN)), image_std=tuple(pre.get("image_std", SIGLIP_STD)),
-            hf_repo=hf_repo)
-    return EncoderConfig(
-        kind="mae", hidden_size=c.get("hidden_size", 768), num_layers=c.get("num_hidden_layers", 12),
+    fields: dict[str, Any] = dict(
+        kind=r.kind, hidden_size=c.get("hidden_size", 768), num_layers=c.get("num_hidden_layers", 12),
         num_heads=c.get("num_attention_heads", 12), intermediate_size=c.get("intermediate_size", 3072),
-        patch_size=c.get("patch_size", 16), image_size=c.get("image_size", 224), num_register_tokens=0,
-        layer_norm_eps=c.get("layer_norm_eps", 1e-12), hidden_act=_act(c.get("hidden_act", "gelu")),
-        qkv_bias=c.get("qkv_bias", True),
-        image_mean=tuple(pre.get("image_mean", IMAGENET_MEAN)), image_std=tuple(pre.get("image_std", IMAGENET_STD)),
+        patch_size=c.get("patch_size", d["patch_size"]), image_size=c.get("image_size", d["image_size"]),
+        num_register_tokens=0, layer_norm_eps=c.get("layer_norm_eps", d["layer_norm_eps"]),
+        hidden_act=hf_activation(c.get("hidden_act", d["hidden_act"])), qkv_bias=c.get("qkv_bias", True),
+        image_mean=tuple(pre.get("image_mean", r.image_mean)), image_std=tuple(pre.get("image_std", r.image_std)),
         hf_repo=hf_repo)
+    if r.hf_extra is not None:
+        fields.update(r.hf_extra(c))
+    return EncoderConfig(**fields)
 
 
 def load_encoder_config(folder: str | Path, hf_repo: str | None = None) -> EncoderConfig:
@@ -109,4 +64,4 @@ def decoder_config_from_json(config: dict[str, Any], latent_dim: int, num_patche
         intermediate_size=config.get("decoder_intermediate_size", 2048),
         latent_dim=latent_dim, num_patches=num_patches, patch_size=patch_size,
         num_channels=config.get("num_channels", 3), layer_norm_eps=config.get("layer_norm_eps", 1e-12),
-        hidden_act=_act(config.get("hidden_act", "gelu")))
+        hidden_act=hf_activation(config.get("hidden_act", "gelu")))

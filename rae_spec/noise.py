@@ -4,9 +4,16 @@
 from the same generator afterwards (`step_noise`, one draw of the state's shape per noisy step). Both
 backends follow it, so `np.random.default_rng(seed)` gives the same samples on torch and MLX up to
 float error, whatever the device: the numbers never come from torch's or MLX's own generators.
+
+A job's logical batch for one seed holds B rows (classes x images per class). Work batches split it into
+chunks of rows, and `rows_noise` gives a chunk exactly the rows of the full draw, for the start and for
+every SDE step, so the split never changes an image: `initial_noise(seed, n, shape)` is
+`rows_noise(seed, n, range(n), shape)`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,3 +31,26 @@ def initial_noise(seed: int | np.random.Generator | None, n: int, latent_shape: 
 def step_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """The SDE's per-step noise: float32 standard normal of the state's shape, drawn after the start."""
     return rng.standard_normal(tuple(shape), dtype=np.float32)
+
+
+class RowsOfBatch:
+    """A numpy generator that draws every sample for the whole logical batch and returns some rows.
+
+    The initial noise and the SDE's per-step noise are then the same for a row whatever the chunking.
+    """
+
+    def __init__(self, seed: int, batch: int, rows: Sequence[int]):
+        self.rng = np.random.default_rng(seed)
+        self.batch = batch
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    def standard_normal(self, shape, dtype=np.float32) -> np.ndarray:
+        full = self.rng.standard_normal((self.batch, *tuple(shape)[1:]), dtype=dtype)
+        return np.ascontiguousarray(full[self.rows])
+
+
+def rows_noise(seed: int, batch: int, rows: Sequence[int], latent_shape: Sequence[int]) -> tuple[np.ndarray,
+                                                                                                 RowsOfBatch]:
+    """(start noise for `rows` of the seed's logical batch of `batch` rows, the generator the SDE continues from)."""
+    rng = RowsOfBatch(seed, batch, rows)
+    return rng.standard_normal((len(rows), *latent_shape), dtype=np.float32), rng

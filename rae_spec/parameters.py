@@ -23,102 +23,28 @@ from .configs import (
 Shape = tuple[int, ...]
 
 
-def _linear(out: dict, name: str, n_out: int, n_in: int, bias: bool = True) -> None:
+def linear(out: dict, name: str, n_out: int, n_in: int, bias: bool = True) -> None:
     out[f"{name}.weight"] = (n_out, n_in)
     if bias:
         out[f"{name}.bias"] = (n_out,)
 
 
-def _norm(out: dict, name: str, dim: int, bias: bool = True) -> None:
+def norm(out: dict, name: str, dim: int, bias: bool = True) -> None:
     out[f"{name}.weight"] = (dim,)
     if bias:
         out[f"{name}.bias"] = (dim,)
 
 
-# ---------------------------------------------------------------------------------------------- encoders
-
-
-def _dinov2(c: EncoderConfig) -> dict[str, Shape]:
-    D, p = c.hidden_size, c.patch_size
-    out: dict[str, Shape] = {
-        "embeddings.cls_token": (1, 1, D),
-        "embeddings.mask_token": (1, D),
-        "embeddings.register_tokens": (1, c.num_register_tokens, D),
-        "embeddings.position_embeddings": (1, c.grid_size**2 + 1, D),
-        "embeddings.patch_embeddings.projection.weight": (D, 3, p, p),
-        "embeddings.patch_embeddings.projection.bias": (D,),
-    }
-    for i in range(c.num_layers):
-        pre = f"encoder.layer.{i}"
-        _norm(out, f"{pre}.norm1", D)
-        for n in ("query", "key", "value"):
-            _linear(out, f"{pre}.attention.attention.{n}", D, D, c.qkv_bias)
-        _linear(out, f"{pre}.attention.output.dense", D, D)
-        out[f"{pre}.layer_scale1.lambda1"] = (D,)
-        _norm(out, f"{pre}.norm2", D)
-        _linear(out, f"{pre}.mlp.fc1", c.intermediate_size, D)
-        _linear(out, f"{pre}.mlp.fc2", D, c.intermediate_size)
-        out[f"{pre}.layer_scale2.lambda1"] = (D,)
-    _norm(out, "layernorm", D)
-    return out
-
-
-def _siglip2(c: EncoderConfig) -> dict[str, Shape]:
-    D, p, F = c.hidden_size, c.patch_size, c.intermediate_size
-    out: dict[str, Shape] = {
-        "vision_model.embeddings.patch_embedding.weight": (D, 3, p, p),
-        "vision_model.embeddings.patch_embedding.bias": (D,),
-        "vision_model.embeddings.position_embedding.weight": (c.grid_size**2, D),
-    }
-    for i in range(c.num_layers):
-        pre = f"vision_model.encoder.layers.{i}"
-        _norm(out, f"{pre}.layer_norm1", D)
-        for n in ("k_proj", "v_proj", "q_proj", "out_proj"):
-            _linear(out, f"{pre}.self_attn.{n}", D, D)
-        _norm(out, f"{pre}.layer_norm2", D)
-        _linear(out, f"{pre}.mlp.fc1", F, D)
-        _linear(out, f"{pre}.mlp.fc2", D, F)
-    _norm(out, "vision_model.post_layernorm", D)
-    # Attention-pooling head: in the file and in the HF module, never used by RAE.
-    out["vision_model.head.probe"] = (1, 1, D)
-    out["vision_model.head.attention.in_proj_weight"] = (3 * D, D)
-    out["vision_model.head.attention.in_proj_bias"] = (3 * D,)
-    _linear(out, "vision_model.head.attention.out_proj", D, D)
-    _norm(out, "vision_model.head.layernorm", D)
-    _linear(out, "vision_model.head.mlp.fc1", F, D)
-    _linear(out, "vision_model.head.mlp.fc2", D, F)
-    return out
-
-
-def _vit_mae_layer(out: dict, pre: str, D: int, F: int, qkv_bias: bool = True) -> None:
+def vit_mae_layer(out: dict, pre: str, D: int, F: int, qkv_bias: bool = True) -> None:
+    """The keys of one HF ViT / ViT-MAE layer (the MAE encoder's and the RAE decoder's layers)."""
     for n in ("query", "key", "value"):
-        _linear(out, f"{pre}.attention.attention.{n}", D, D, qkv_bias)
-    _linear(out, f"{pre}.attention.output.dense", D, D)
-    _linear(out, f"{pre}.intermediate.dense", F, D)
-    _linear(out, f"{pre}.output.dense", D, F)
-    _norm(out, f"{pre}.layernorm_before", D)
-    _norm(out, f"{pre}.layernorm_after", D)
+        linear(out, f"{pre}.attention.attention.{n}", D, D, qkv_bias)
+    linear(out, f"{pre}.attention.output.dense", D, D)
+    linear(out, f"{pre}.intermediate.dense", F, D)
+    linear(out, f"{pre}.output.dense", D, F)
+    norm(out, f"{pre}.layernorm_before", D)
+    norm(out, f"{pre}.layernorm_after", D)
 
-
-def _mae(c: EncoderConfig) -> dict[str, Shape]:
-    D, p = c.hidden_size, c.patch_size
-    out: dict[str, Shape] = {
-        "vit.embeddings.cls_token": (1, 1, D),
-        "vit.embeddings.position_embeddings": (1, c.grid_size**2 + 1, D),
-        "vit.embeddings.patch_embeddings.projection.weight": (D, 3, p, p),
-        "vit.embeddings.patch_embeddings.projection.bias": (D,),
-    }
-    for i in range(c.num_layers):
-        _vit_mae_layer(out, f"vit.encoder.layer.{i}", D, c.intermediate_size, c.qkv_bias)
-    _norm(out, "vit.layernorm", D)
-    return out
-
-
-_UNUSED = {
-    "dinov2": ("embeddings.mask_token", "layernorm.weight", "layernorm.bias"),
-    "siglip2": ("vision_model.post_layernorm.weight", "vision_model.post_layernorm.bias", "vision_model.head."),
-    "mae": ("vit.layernorm.weight", "vit.layernorm.bias"),
-}
 
 # ---------------------------------------------------------------------------------------------- decoder
 
@@ -129,11 +55,11 @@ def _decoder(c: DecoderConfig) -> dict[str, Shape]:
         "decoder_pos_embed": (1, c.num_patches + 1, D),
         "trainable_cls_token": (1, 1, D),
     }
-    _linear(out, "decoder_embed", D, c.latent_dim)
+    linear(out, "decoder_embed", D, c.latent_dim)
     for i in range(c.num_layers):
-        _vit_mae_layer(out, f"decoder_layers.{i}", D, c.intermediate_size)
-    _norm(out, "decoder_norm", D)
-    _linear(out, "decoder_pred", c.patch_size**2 * c.num_channels, D)
+        vit_mae_layer(out, f"decoder_layers.{i}", D, c.intermediate_size)
+    norm(out, "decoder_norm", D)
+    linear(out, "decoder_pred", c.patch_size**2 * c.num_channels, D)
     return out
 
 
@@ -149,26 +75,26 @@ def _dit_block(out: dict, pre: str, D: int, heads: int, cfg: Any) -> None:
     if cfg.use_rmsnorm:
         out[f"{pre}.norm1.weight"] = (D,)
         out[f"{pre}.norm2.weight"] = (D,)
-    _linear(out, f"{pre}.attn.qkv", 3 * D, D)
+    linear(out, f"{pre}.attn.qkv", 3 * D, D)
     if cfg.use_qknorm:
-        _norm(out, f"{pre}.attn.q_norm", D // heads, bias=not cfg.use_rmsnorm)
-        _norm(out, f"{pre}.attn.k_norm", D // heads, bias=not cfg.use_rmsnorm)
-    _linear(out, f"{pre}.attn.proj", D, D)
+        norm(out, f"{pre}.attn.q_norm", D // heads, bias=not cfg.use_rmsnorm)
+        norm(out, f"{pre}.attn.k_norm", D // heads, bias=not cfg.use_rmsnorm)
+    linear(out, f"{pre}.attn.proj", D, D)
     if cfg.use_swiglu:
         H = swiglu_hidden(D, cfg.mlp_ratio)
-        _linear(out, f"{pre}.mlp.w12", 2 * H, D)
-        _linear(out, f"{pre}.mlp.w3", D, H)
+        linear(out, f"{pre}.mlp.w12", 2 * H, D)
+        linear(out, f"{pre}.mlp.w3", D, H)
     else:
         H = int(D * cfg.mlp_ratio)
-        _linear(out, f"{pre}.mlp.fc1", H, D)
-        _linear(out, f"{pre}.mlp.fc2", D, H)
-    _linear(out, f"{pre}.adaLN_modulation.1", (4 if cfg.wo_shift else 6) * D, D)
+        linear(out, f"{pre}.mlp.fc1", H, D)
+        linear(out, f"{pre}.mlp.fc2", D, H)
+    linear(out, f"{pre}.adaLN_modulation.1", (4 if cfg.wo_shift else 6) * D, D)
 
 
 def _embedders(out: dict, cfg: Any, D_t: int) -> None:
     out["t_embedder.W"] = (256,)
-    _linear(out, "t_embedder.mlp.0", D_t, 512)
-    _linear(out, "t_embedder.mlp.2", D_t, D_t)
+    linear(out, "t_embedder.mlp.0", D_t, 512)
+    linear(out, "t_embedder.mlp.2", D_t, D_t)
     rows = cfg.num_classes + (1 if cfg.class_dropout_prob > 0 else 0)
     out["y_embedder.embedding_table.weight"] = (rows, D_t)
 
@@ -176,8 +102,8 @@ def _embedders(out: dict, cfg: Any, D_t: int) -> None:
 def _final_layer(out: dict, cfg: Any, D: int, out_channels: int) -> None:
     if cfg.use_rmsnorm:
         out["final_layer.norm_final.weight"] = (D,)
-    _linear(out, "final_layer.linear", cfg.patch_size**2 * out_channels, D)
-    _linear(out, "final_layer.adaLN_modulation.1", 2 * D, D)
+    linear(out, "final_layer.linear", cfg.patch_size**2 * out_channels, D)
+    linear(out, "final_layer.adaLN_modulation.1", 2 * D, D)
 
 
 def _ditdh(c: DiTDHConfig) -> dict[str, Shape]:
@@ -192,7 +118,7 @@ def _ditdh(c: DiTDHConfig) -> dict[str, Shape]:
     out["s_embedder.proj.weight"] = (De, C, p, p)
     out["s_embedder.proj.bias"] = (De,)
     if De != Dd:
-        _linear(out, "s_projector", Dd, De)
+        linear(out, "s_projector", Dd, De)
     _embedders(out, c, De)
     _final_layer(out, c, Dd, C)
     if c.use_rope:
@@ -232,12 +158,13 @@ def _stats(c: StatsConfig) -> dict[str, Shape]:
 
 def expected_parameters(config: Any) -> dict[str, Shape]:
     """{name: shape} of the official checkpoint for `config`, in state-dict order (PyTorch layout).
+    Encoders: their kind's record (rae_spec.encoders) holds the manifest.
 
     For an RAEConfig the encoder keys are prefixed `encoder.` and the decoder keys `decoder.` (our
     RAE module's layout).
     """
     if isinstance(config, EncoderConfig):
-        return {"dinov2": _dinov2, "siglip2": _siglip2, "mae": _mae}[config.kind](config)
+        return config.record.manifest(config)
     if isinstance(config, DecoderConfig):
         return _decoder(config)
     if isinstance(config, DiTDHConfig):
@@ -256,7 +183,7 @@ def expected_parameters(config: Any) -> dict[str, Shape]:
 def unused_parameters(config: Any) -> set[str]:
     """Keys an official file may hold that the model never uses (safe to drop, safe to be absent)."""
     if isinstance(config, EncoderConfig):
-        prefixes = _UNUSED[config.kind]
+        prefixes = config.record.unused
         return {k for k in expected_parameters(config) if any(k == p or (p.endswith(".") and k.startswith(p))
                                                                for p in prefixes)}
     if isinstance(config, RAEConfig):

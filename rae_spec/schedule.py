@@ -17,31 +17,6 @@ from .configs import parse_time_dist
 
 T_MAX = 1.0 - 1.0 / 1000.0  # upper end of u in training and sampling (reference `check_interval`)
 
-# Explicit Runge-Kutta tableaus (c, A, b) of torchdiffeq's fixed-grid solvers: stage i evaluates
-# v(x + dt * sum_j A[i][j] k_j, t + c[i] dt) and the step is x + dt * sum_i b[i] k_i.
-ODE_TABLEAUS: dict[str, tuple[tuple[float, ...], tuple[tuple[float, ...], ...], tuple[float, ...]]] = {
-    "euler": ((0.0,), ((),), (1.0,)),
-    "heun": ((0.0, 1.0), ((), (1.0,)), (0.5, 0.5)),
-    "midpoint": ((0.0, 0.5), ((), (0.5,)), (0.0, 1.0)),
-    "heun3": ((0.0, 1 / 3, 2 / 3), ((), (1 / 3,), (0.0, 2 / 3)), (0.25, 0.0, 0.75)),
-    "rk4": ((0.0, 1 / 3, 2 / 3, 1.0), ((), (1 / 3,), (-1 / 3, 1.0), (1.0, -1.0, 1.0)), (0.125, 0.375, 0.375, 0.125)),
-}
-
-
-def stage_times(t: float, t_next: float, c: tuple[float, ...]) -> list[float]:
-    """t + c_i (t_next - t) in float32, as torchdiffeq computes the stage times; c_i = 1 is t_next itself."""
-    t32, dt32 = np.float32(t), np.float32(t_next - t)
-    return [t_next if ci == 1.0 else float(np.float32(t32 + np.float32(dt32 * np.float32(ci)))) for ci in c]
-
-
-def rk_combine(x, dt: float, coefficients: tuple[float, ...], ks: list):
-    """x + dt * sum_i coefficients[i] k_i over the nonzero coefficients (any array type)."""
-    total = None
-    for a, k in zip(coefficients, ks, strict=False):
-        if a != 0:
-            total = a * k if total is None else total + a * k
-    return x if total is None else x + dt * total
-
 
 def shift_factor(shift_dim: int, shift_base: int = 4096) -> float:
     """alpha = sqrt(shift_dim / shift_base); shift_dim is the full latent size C*H*W."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .configs import DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig
-from .hf import WEIGHT_PREFIX, canonical_encoder_key
+from .encoders import canonical_key
 from .parameters import model_parameters, optional_parameters, unused_parameters
 
 
@@ -81,10 +81,10 @@ def _first(items, n: int = 5) -> str:
 def canonical_keys(sd: dict[str, Any], config: Any) -> dict[str, Any]:
     """Encoder keys in the reference's spelling (transformers >= 5 renamed attention / MLP modules)."""
     if isinstance(config, EncoderConfig):
-        return {canonical_encoder_key(k, config.kind): v for k, v in sd.items()}
+        return {canonical_key(k, config.kind): v for k, v in sd.items()}
     if isinstance(config, RAEConfig):
         kind = config.encoder.kind
-        return {canonical_encoder_key(k, kind) if k.startswith("encoder.") else k: v for k, v in sd.items()}
+        return {canonical_key(k, kind) if k.startswith("encoder.") else k: v for k, v in sd.items()}
     return sd
 
 
@@ -92,8 +92,8 @@ def select(sd: dict[str, Any], config: Any) -> dict[str, Any]:
     """The tensors of `config`'s model out of `sd` (prefixes located and removed, unused keys dropped)."""
     expected = model_parameters(config)
     sd = canonical_keys(sd, config)
-    if isinstance(config, EncoderConfig) and WEIGHT_PREFIX[config.kind]:
-        prefix = WEIGHT_PREFIX[config.kind]
+    if isinstance(config, EncoderConfig) and config.record.weight_prefix:
+        prefix = config.record.weight_prefix
         if not any(k.startswith(prefix) for k in sd):
             located = _locate_prefix(sd, expected)
             sd = {prefix + k[len(located):]: v for k, v in sd.items() if k.startswith(located)} if located else sd

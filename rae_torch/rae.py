@@ -121,14 +121,27 @@ class RAE(nn.Module):
     def decode(self, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         """Latents (B, C, g, g) -> images (B, 3, S, S). `batch_size` decodes in micro-batches, bounding
         the activation memory to one micro-batch."""
-        if batch_size is not None and latents.shape[0] > batch_size:
-            return torch.cat([self.decode(part) for part in latents.split(batch_size)])
-        tokens = latent_to_tokens(self.denormalize(latents))
-        images = self.decoder.unpatchify(self.decoder(tokens))
         enc = self.config.encoder
-        mean = torch.tensor(enc.image_mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(enc.image_std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-        return images * std + mean
+        return decode_latents(self.decoder, latents, self.latent_mean, self.latent_var, self.config.eps,
+                              enc.image_mean, enc.image_std, batch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(images))
+
+
+def pixels(images: torch.Tensor, image_mean, image_std) -> torch.Tensor:
+    """Undo the encoder's pixel normalization: images * std + mean, in the images' dtype."""
+    std = torch.tensor(image_std, dtype=torch.float32, device=images.device).to(images.dtype).view(1, -1, 1, 1)
+    mean = torch.tensor(image_mean, dtype=torch.float32, device=images.device).to(images.dtype).view(1, -1, 1, 1)
+    return images * std + mean
+
+
+def decode_latents(decoder: ViTDecoder, latents: torch.Tensor, mean, var, eps: float, image_mean, image_std,
+                   batch_size: int | None = None) -> torch.Tensor:
+    """The one decode path (RAE.decode without an encoder): de-normalize the latents, decode, unpatchify,
+    de-normalize the pixels. Not clamped. `batch_size` decodes in micro-batches."""
+    if batch_size is not None and latents.shape[0] > batch_size:
+        return torch.cat([decode_latents(decoder, part, mean, var, eps, image_mean, image_std)
+                          for part in latents.split(batch_size)])
+    tokens = latent_to_tokens(denormalize(latents, mean, var, eps))
+    return pixels(decoder.unpatchify(decoder(tokens)), image_mean, image_std)

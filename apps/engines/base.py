@@ -7,15 +7,14 @@ same code whatever the backend, and the same seed gives the same image on every 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
 from rae_spec.configs import GuidanceConfig, SamplerConfig
+from rae_spec.step_state import CancelCheck, StepCallback
 
 DTYPES = ("float32", "bfloat16", "float16")
-StepCallback = Callable[[int], None]
 
 
 class Engine(Protocol):
@@ -33,8 +32,14 @@ class Engine(Protocol):
         """Load the encoder, decoder and stats of an AutoencoderPipeline."""
 
     def sample(self, noise: np.ndarray, labels: np.ndarray, sampler: SamplerConfig, guidance: GuidanceConfig,
-               shift: float, rng: Any = None, on_step: StepCallback | None = None) -> np.ndarray:
-        """Integrate from noise (B, C, H, W) to latents; `rng` feeds the SDE; on_step(k) after each step."""
+               shift: float, rng: Any = None, on_step: StepCallback | None = None,
+               cancel: CancelCheck | None = None) -> np.ndarray:
+        """Integrate from noise (B, C, H, W) to latents with the backend's one sampling loop; `rng` feeds the
+        SDE; on_step(StepState) after each step (its arrays are the backend's: see `numpy`), then cancel()
+        (True raises rae_spec.step_state.Cancelled)."""
+
+    def numpy(self, array: Any) -> np.ndarray:
+        """A backend array (e.g. a StepState's x0()) as float32 numpy, for decode."""
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """Normalized latents -> images (B, 3, S, S) in about [0, 1], not clamped."""
@@ -52,3 +57,14 @@ class Engine(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Backend, device, dtype (and quantization) for provenance."""
+
+
+def dit_key(pipe: Any) -> tuple[Any, Any]:
+    """What load_dit loads for a pipeline: the DiT's Weights, and the guide's when autoguidance uses it."""
+    uses_guide = pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance"
+    return (pipe.dit, pipe.guide if uses_guide else None)
+
+
+def decoder_key(pipe: Any) -> tuple[Any, Any, Any]:
+    """What load_decoder loads: the decoder's Weights, the latent statistics and the RAE config."""
+    return (pipe.decoder, pipe.stats, pipe.rae)

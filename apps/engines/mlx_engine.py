@@ -11,12 +11,14 @@ from typing import Any
 import rae_mlx  # noqa: F401  (first, before mlx.core: on Linux this lets MLX use the system OpenBLAS)
 import mlx.core as mx
 import numpy as np
-from rae_mlx import RAE, Sampler, guided_velocity, load_model, load_stats, quantize_model
+from rae_mlx import RAE, load_model, load_stats, quantize_model
 from rae_mlx.memory import release
+from rae_mlx.pipeline import sample_latents
 from rae_mlx.rae import decode_latents
 from rae_spec.configs import GuidanceConfig, SamplerConfig
+from rae_spec.step_state import CancelCheck, StepCallback
 
-from .base import StepCallback
+from .base import decoder_key, dit_key
 from .mlx_cache import mlx_weights
 
 
@@ -35,6 +37,7 @@ class MLXEngine:
         self.stats: tuple[Any, Any] = (None, None)
         self.rae_config = None
         self.rae: RAE | None = None
+        self.loaded: dict[str, Any] = {}  # what is loaded, so a warm engine never loads it twice
 
     # ---------------------------------------------------------------------------------------------- loading
 
@@ -47,15 +50,28 @@ class MLXEngine:
         return module
 
     def load_dit(self, pipe) -> None:
+        key = dit_key(pipe)
+        if self.loaded.get("dit") == key:
+            return
+        if "dit" in self.loaded:  # another DiT: free it before loading this one
+            self.release("dit")
         self.models["dit"] = self._load(pipe.dit)
-        if pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance":
+        if key[1] is not None:
             self.models["guide"] = self._load(pipe.guide)
+        self.loaded["dit"] = key
 
     def load_decoder(self, pipe) -> None:
+        key = decoder_key(pipe)
+        if self.loaded.get("decoder") == key:
+            return
+        if "decoder" in self.loaded:
+            self.release("decoder")
         self.decoder = self._load(pipe.decoder)
         self.rae_config = pipe.rae
+        self.stats = (None, None)
         if pipe.stats is not None:
             self.stats = load_stats(pipe.stats.path, tuple(pipe.rae.latent_shape))
+        self.loaded["decoder"] = key
 
     def load_autoencoder(self, pipe) -> None:
         self.load_decoder(pipe)
@@ -68,20 +84,22 @@ class MLXEngine:
     def release(self, what: str) -> None:
         for name in ("dit", "guide") if what == "dit" else (what,):
             self.models.pop(name, None)
+        if what == "decoder":
+            self.decoder = None
+        self.loaded.pop(what, None)
         release()
 
     # ---------------------------------------------------------------------------------------------- running
 
     def sample(self, noise: np.ndarray, labels: np.ndarray, sampler: SamplerConfig, guidance: GuidanceConfig,
-               shift: float, rng: Any = None, on_step: StepCallback | None = None) -> np.ndarray:
-        x = mx.array(np.ascontiguousarray(noise, dtype=np.float32))
-        y = mx.array(np.asarray(labels, dtype=np.int64))
-        velocity = guided_velocity(self.models["dit"], y, guidance, self.models.get("guide"))
-        state = x
-        for k, state in enumerate(Sampler(sampler, shift).steps(x, velocity, rng)):  # noqa: B007
-            if on_step is not None:
-                on_step(k)
-        return np.array(state.astype(mx.float32))
+               shift: float, rng: Any = None, on_step: StepCallback | None = None,
+               cancel: CancelCheck | None = None) -> np.ndarray:
+        latents = sample_latents(self.models["dit"], labels, noise, sampler, shift, guidance=guidance,
+                                 guide=self.models.get("guide"), rng=rng, on_step=on_step, cancel=cancel)
+        return self.numpy(latents)
+
+    def numpy(self, array: mx.array) -> np.ndarray:
+        return np.array(array.astype(mx.float32))
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         enc = self.rae_config.encoder

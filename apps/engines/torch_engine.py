@@ -16,9 +16,11 @@ import numpy as np
 import torch
 
 from rae_spec.configs import GuidanceConfig, SamplerConfig
-from rae_torch import RAE, Sampler, guided_velocity, load_model, load_stats
+from rae_spec.step_state import CancelCheck, StepCallback
+from rae_torch import RAE, load_model, load_stats
+from rae_torch.pipeline import sample_latents
 
-from .base import StepCallback
+from .base import decoder_key, dit_key
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -39,6 +41,7 @@ class TorchEngine:
         self.dtype = dtype
         self.models: dict[str, Any] = {}
         self.rae: RAE | None = None
+        self.loaded: dict[str, Any] = {}  # what is loaded, so a warm engine never loads it twice
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
 
@@ -61,12 +64,24 @@ class TorchEngine:
         return rae.eval()
 
     def load_dit(self, pipe) -> None:
+        key = dit_key(pipe)
+        if self.loaded.get("dit") == key:
+            return
+        if "dit" in self.loaded:  # another DiT: free it before loading this one
+            self.release("dit")
         self.models["dit"] = self._load(pipe.dit)
-        if pipe.guide is not None and pipe.guidance.active and pipe.guidance.method == "autoguidance":
+        if key[1] is not None:
             self.models["guide"] = self._load(pipe.guide)
+        self.loaded["dit"] = key
 
     def load_decoder(self, pipe) -> None:
+        key = decoder_key(pipe)
+        if self.loaded.get("decoder") == key:
+            return
+        if "decoder" in self.loaded:
+            self.release("decoder")
         self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats)
+        self.loaded["decoder"] = key
 
     def load_autoencoder(self, pipe) -> None:
         self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats, self._load(pipe.encoder))
@@ -74,6 +89,9 @@ class TorchEngine:
     def release(self, what: str) -> None:
         for name in ("dit", "guide") if what == "dit" else (what,):
             self.models.pop(name, None)
+        if what == "decoder":
+            self.rae = None
+        self.loaded.pop(what, None)
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
@@ -91,17 +109,20 @@ class TorchEngine:
             torch.mps.synchronize()
 
     def sample(self, noise: np.ndarray, labels: np.ndarray, sampler: SamplerConfig, guidance: GuidanceConfig,
-               shift: float, rng: Any = None, on_step: StepCallback | None = None) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32)).to(self.device)
-        y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
-        velocity = guided_velocity(self.models["dit"], y, guidance, self.models.get("guide"))
-        state = x
+               shift: float, rng: Any = None, on_step: StepCallback | None = None,
+               cancel: CancelCheck | None = None) -> np.ndarray:
+        def report(state) -> None:
+            self._sync()  # so progress reflects finished work on CUDA / MPS
+            if on_step is not None:
+                on_step(state)
+
         with torch.inference_mode(), self._autocast():
-            for k, state in enumerate(Sampler(sampler, shift).steps(x, velocity, rng)):  # noqa: B007
-                self._sync()
-                if on_step is not None:
-                    on_step(k)
-        return state.float().cpu().numpy()
+            latents = sample_latents(self.models["dit"], labels, noise, sampler, shift, guidance=guidance,
+                                     guide=self.models.get("guide"), rng=rng, on_step=report, cancel=cancel)
+        return self.numpy(latents)
+
+    def numpy(self, array: torch.Tensor) -> np.ndarray:
+        return array.float().cpu().numpy()
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         z = torch.from_numpy(np.ascontiguousarray(latents, dtype=np.float32)).to(self.device)

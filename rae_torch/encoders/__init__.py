@@ -1,4 +1,4 @@
-"""Frozen representation encoders: DINOv2 with registers, SigLIP2, MAE."""
+"""Frozen representation encoders, one module per kind (rae_spec.encoders.KINDS names the module and class)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,9 @@ from torch import nn
 
 from rae_spec.configs import EncoderConfig
 
-from .dinov2 import DINOv2Encoder
-from .mae import MAEEncoder
-from .siglip2 import SigLIP2Encoder
-
-ENCODERS = {"dinov2": DINOv2Encoder, "siglip2": SigLIP2Encoder, "mae": MAEEncoder}
-
 
 def build_encoder(config: EncoderConfig) -> nn.Module:
-    return ENCODERS[config.kind](config)
+    return config.record.module_class("rae_torch")(config)
 
 
-__all__ = ["DINOv2Encoder", "ENCODERS", "MAEEncoder", "SigLIP2Encoder", "build_encoder"]
+__all__ = ["build_encoder"]

@@ -10,7 +10,7 @@ from torch import nn
 
 from rae_spec.configs import EncoderConfig
 
-from ..rae import denormalize, latent_to_tokens, normalize, preprocess, tokens_to_latent
+from ..rae import decode_latents, normalize, pixels, preprocess, tokens_to_latent
 
 
 class LatentEncoder(nn.Module):
@@ -57,25 +57,23 @@ class LatentEncoder(nn.Module):
 
 
 class LatentDecoder(nn.Module):
-    """latents (B, C, g, g) -> images (B, 3, S, S): de-normalize, decode, undo the encoder's pixel
-    normalization (the RAE.decode recipe). Not clamped."""
+    """latents (B, C, g, g) -> images (B, 3, S, S): rae_torch.rae.decode_latents around a decoder that
+    training may wrap (DDP / FSDP). Not clamped."""
 
     def __init__(self, decoder: nn.Module, encoder_config: EncoderConfig, mean: torch.Tensor | None = None,
                  var: torch.Tensor | None = None, eps: float = 1e-5):
         super().__init__()
         self.decoder = decoder
         self.eps = eps
-        self.register_buffer("pixel_mean", torch.tensor(encoder_config.image_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(encoder_config.image_std).view(1, 3, 1, 1), persistent=False)
+        self.image_mean, self.image_std = encoder_config.image_mean, encoder_config.image_std
         self.register_buffer("latent_mean", None if mean is None else mean.float(), persistent=False)
         self.register_buffer("latent_var", None if var is None else var.float(), persistent=False)
 
     def from_tokens(self, tokens: torch.Tensor, decoder: nn.Module | None = None) -> torch.Tensor:
         """Images from un-normalized tokens (B, N, C); `decoder` may be a DDP/FSDP wrapper of ours."""
         logits = (self.decoder if decoder is None else decoder)(tokens)
-        images = self.decoder.unpatchify(logits)
-        return images * self.pixel_std.to(images.dtype) + self.pixel_mean.to(images.dtype)
+        return pixels(self.decoder.unpatchify(logits), self.image_mean, self.image_std)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        tokens = latent_to_tokens(denormalize(z, self.latent_mean, self.latent_var, self.eps))
-        return self.from_tokens(tokens)
+        return decode_latents(self.decoder, z, self.latent_mean, self.latent_var, self.eps, self.image_mean,
+                              self.image_std)

@@ -369,18 +369,11 @@ def set_dotted(data: dict[str, Any], assignment: str) -> None:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
+    """A YAML config as plain data: rae_spec's reader (yaml.SafeLoader, OmegaConf's float spellings and
+    `${a.b}` interpolation, as the reference's configs use them)."""
+    from rae_spec.reference_yaml import load_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping at the top level")
-    return data
+    return load_yaml(path)
 
 
 def load_config(stage: str, path: str | Path | None = None, overrides: typing.Sequence[str] = (),
@@ -390,7 +383,7 @@ def load_config(stage: str, path: str | Path | None = None, overrides: typing.Se
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; one of {sorted(STAGES)}")
     raw = dict(data) if data is not None else (read_yaml(path) if path is not None else {})
-    from .reference_config import is_reference_config, map_reference_config
+    from .reference_config import is_reference_config, map_reference_config  # rae_spec.reference_yaml's reading
 
     if is_reference_config(raw):
         raw = map_reference_config(stage, raw)

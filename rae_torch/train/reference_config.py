@@ -9,44 +9,30 @@ no meaning here (eval blocks, wandb, num_workers for evaluation) are ignored wit
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
-from rae_spec.configs import ConfigError
+from rae_spec.configs import ConfigError, GuidanceConfig, SamplerConfig, to_dict
 from rae_spec.presets import MODELS
+from rae_spec.reference_yaml import ReferenceConfig, Stage1, builtin_decoder_size, is_reference_config
 
 log = logging.getLogger("rae.train")
 
-REFERENCE_SECTIONS = ("stage_1", "stage_2", "gan", "misc")
-ENCODER_CLASSES = {"Dinov2withNorm": "dinov2", "SigLIP2wNorm": "siglip2", "MAEwNorm": "mae"}
-DIT_TARGETS = {"DiTwDDTHead": "DiTDHConfig", "LightningDiT": "LightningDiTConfig"}
+__all__ = ["is_reference_config", "map_reference_config"]
 
 
-def is_reference_config(raw: dict[str, Any]) -> bool:
-    return any(k in raw for k in REFERENCE_SECTIONS)
-
-
-def _encoder_name(params: dict[str, Any]) -> str:
+def _encoder_name(s1: Stage1) -> str:
     """A preset name when the HF repo is a known encoder, else the repo id / path itself."""
-    cls = params.get("encoder_cls", "Dinov2withNorm")
-    if cls not in ENCODER_CLASSES:
-        raise ConfigError(f"unsupported reference encoder_cls {cls!r}; supported: {sorted(ENCODER_CLASSES)}")
-    enc_params = params.get("encoder_params") or {}
-    repo = enc_params.get("dinov2_path") or enc_params.get("model_name") or params.get("encoder_config_path")
-    if repo is None:
-        raise ConfigError("stage_1.params needs encoder_config_path (the encoder's HF repo or folder)")
     for name, preset in MODELS.items():
-        if preset.kind == "encoder" and preset.config.hf_repo == repo:
+        if preset.kind == "encoder" and preset.config.hf_repo == s1.encoder_weights:
             return name
-    return str(repo)
+    return s1.encoder_weights
 
 
 def _decoder_size(path: str | None) -> str | None:
     """'configs/decoder/ViTXL' -> 'XL' (the shipped decoder configs); other paths are kept."""
     if path is None:
         return None
-    m = re.search(r"ViT(XL|L|B)/?$", str(path))
-    return m.group(1) if m else str(path)
+    return builtin_decoder_size(path) or path
 
 
 def _optim(section: dict[str, Any], flat: dict[str, Any]) -> dict[str, Any]:
@@ -107,65 +93,69 @@ def _data(training: dict[str, Any]) -> dict[str, Any]:
     return {"num_workers": training["num_workers"]} if "num_workers" in training else {}
 
 
+def _sampler(ref: ReferenceConfig) -> dict[str, Any]:
+    """The sample-grid sampler; one rae cannot run (the reference's default dopri5) falls back to Euler."""
+    try:
+        return to_dict(ref.sampler())
+    except ConfigError as e:
+        log.info("reference config: %s; training sample grids use Euler with 50 points", e)
+        return to_dict(SamplerConfig())
+
+
+def _guidance(ref: ReferenceConfig, training: dict[str, Any]) -> dict[str, Any]:
+    """The sample grids' guidance: the reference's reading (training.cfg_scale overrides the scale). The
+    grids have no guide model, so autoguidance samples the conditional model."""
+    g = ref.guidance(scale=training.get("cfg_scale"))
+    if g.method == "autoguidance":
+        log.info("reference config: training sample grids use the conditional model (autoguidance needs "
+                 "the guide's weights; sample with `rae sample` for guided images)")
+        return to_dict(GuidanceConfig())
+    if not g.guided:  # cfg at scale <= 1 (or an empty interval): the plain conditional model
+        return to_dict(GuidanceConfig(g.method, 1.0))
+    return to_dict(g.config())
+
+
 def map_reference_config(stage: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """Our plain config data for `stage` from a reference YAML's sections."""
-    s1 = dict((raw.get("stage_1") or {}).get("params") or {})
+    """Our plain config data for `stage` from a reference YAML's blocks (read by rae_spec.reference_yaml)."""
+    ref = ReferenceConfig(raw)
     training = dict(raw.get("training") or {})
     if "eval" in raw:
         log.info("reference config: the 'eval' section (online FID) is not run during training; ignored")
     out: dict[str, Any] = {}
-    if s1:
+    s1 = ref.stage1() if raw.get("stage_1") else None
+    s1_params = dict((raw.get("stage_1") or {}).get("params") or {})
+    if s1 is not None:
         out["encoder"] = _encoder_name(s1)
-        if "encoder_input_size" in s1:
-            out["encoder_input_size"] = s1["encoder_input_size"]
+        if "encoder_input_size" in s1_params:
+            out["encoder_input_size"] = s1.encoder_input_size
 
     if stage == "stage2":
-        s2 = raw.get("stage_2") or {}
-        target = str(s2.get("target", "")).rsplit(".", 1)[-1]
-        if target not in DIT_TARGETS:
-            raise ConfigError(f"stage_2.target {s2.get('target')!r} is not a DiT^DH or LightningDiT")
-        out["model"] = {"type": DIT_TARGETS[target], **(s2.get("params") or {})}
-        if s1.get("normalization_stat_path"):
-            out["stats"] = s1["normalization_stat_path"]
-        if s1.get("pretrained_decoder_path"):
-            out["decoder"] = s1["pretrained_decoder_path"]
-            out["decoder_config"] = _decoder_size(s1.get("decoder_config_path"))
-        misc = raw.get("misc") or {}
-        tparams = dict((raw.get("transport") or {}).get("params") or {})
-        transport: dict[str, Any] = {}
-        if "time_dist_type" in tparams:
-            transport["time_dist_type"] = tparams["time_dist_type"]
-        for key in ("time_dist_shift_dim", "time_dist_shift_base"):
-            if key in misc:
-                transport[key] = misc[key]
-        if transport:
-            out["transport"] = transport
-        sampler = raw.get("sampler") or {}
-        sparams = sampler.get("params") or {}
-        mode = str(sampler.get("mode", "ODE")).lower()
-        out["sampler"] = {"mode": mode, "method": str(sparams.get("sampling_method", "euler")).lower(),
-                          "num_steps": sparams.get("num_steps", 50)}
-        guidance = raw.get("guidance") or {}
-        method = guidance.get("method", "none")
-        if method == "autoguidance":
-            log.info("reference config: training sample grids use the conditional model (autoguidance needs "
-                     "the guide's weights; sample with `rae sample` for guided images)")
-            method = "none"
-        out["guidance"] = {"method": method, "scale": guidance.get("scale", 1.0),
-                           "t_min": guidance.get("t_min", guidance.get("t-min", 0.0)),
-                           "t_max": guidance.get("t_max", guidance.get("t-max", 1.0))}
+        dit = ref.stage2()
+        out["model"] = to_dict(dit.config)
+        if s1 is not None and s1.stats:
+            out["stats"] = s1.stats
+        if s1 is not None and s1.decoder_weights:
+            out["decoder"] = s1.decoder_weights
+            out["decoder_config"] = _decoder_size(s1.decoder_config_path)
+        ref.check_classes(dit.config)
+        out["transport"] = to_dict(ref.transport(tuple(dit.config.latent_shape)))
+        out["sampler"] = _sampler(ref)
+        out["guidance"] = _guidance(ref, training)
         out["data"] = _data(training)
         out["optim"] = _optim(training, training)
         out["schedule"] = _schedule(training, training)
         out["train"] = {"ema_decay": 0.9995, **_run(training)}
+        for note in ref.notes:
+            log.info("reference config: %s", note)
         return out
 
     if stage == "stage1":
-        out["decoder"] = _decoder_size(s1.get("decoder_config_path")) or "XL"
-        if s1.get("pretrained_decoder_path"):
-            out["init_decoder"] = s1["pretrained_decoder_path"]
-        if "noise_tau" in s1:
-            out["noise_tau"] = s1["noise_tau"]
+        written = s1 is not None and "decoder_config_path" in s1_params
+        out["decoder"] = (_decoder_size(s1.decoder_config_path) if written else None) or "XL"
+        if s1 is not None and s1.decoder_weights:
+            out["init_decoder"] = s1.decoder_weights
+        if "noise_tau" in s1_params:
+            out["noise_tau"] = s1.noise_tau
         gan = raw.get("gan") or {}
         disc = dict(gan.get("disc") or {})
         arch = dict(disc.get("arch") or {})

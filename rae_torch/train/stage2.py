@@ -16,7 +16,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from rae_spec.configs import (
@@ -32,12 +31,12 @@ from rae_spec.configs import (
 )
 from rae_spec.presets import MODELS
 
+from .. import pipeline
 from ..dit import build_dit
-from ..sampling import Sampler, guided_velocity
 from ..transport import Transport
 from . import checkpoints as ckpt
 from . import distributed, precision
-from .codec import LatentDecoder, LatentEncoder
+from .codec import LatentEncoder
 from .config import Stage2Config, load_config
 from .data import ImageDataset, ImageFolder
 from .ema import EMA
@@ -221,19 +220,18 @@ class Stage2Trainer(Trainer):
 def generate(model: torch.nn.Module, decoder: torch.nn.Module, encoder_config, stats, sampler_cfg,
              guidance: GuidanceConfig, shift: float, count: int, seed: int, eps: float = 1e-5,
              labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Images (count, 3, S, S) in [0, 1] from a DiT: numpy-seeded noise (identical on every backend),
-    the shifted-grid sampler, guidance, then the decoder."""
-    dev = next(model.parameters()).device
-    shape = model.config.latent_shape
-    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((count, *shape), dtype=np.float32)).to(dev)
+    """Images (count, 3, S, S) in [0, 1] from a DiT through rae_torch.pipeline.generate (the sampling path
+    every front end uses: numpy-seeded noise, identical on every backend). Labels default to classes spread
+    evenly; autoguidance has no guide during training, so it samples unguided."""
     if labels is None:
         labels = torch.arange(count) * model.config.num_classes // count
-    labels = labels.to(dev)
     if guidance.method == "autoguidance":
         guidance = GuidanceConfig()
-    z = Sampler(sampler_cfg, shift).sample(x, guided_velocity(model, labels, guidance))
-    images = LatentDecoder(decoder, encoder_config, *stats, eps=eps).to(dev)(z)
-    return images.clamp(0, 1)
+    mean, var = (None if s is None else s.float() for s in stats)
+    out = pipeline.generate(model, decoder, labels.tolist(), seed=seed, sampler=sampler_cfg, shift=shift,
+                            guidance=guidance, stats=(mean, var), eps=eps, image_mean=encoder_config.image_mean,
+                            image_std=encoder_config.image_std)
+    return out.images.clamp(0, 1)
 
 
 def _pipeline(trainer_like, step: int) -> PipelineConfig:

@@ -5,10 +5,11 @@ import pytest
 from rae_apps.classes import ClassVocabulary, imagenet, normalize
 from rae_apps.errors import UserError
 from rae_apps.hub import Store
-from rae_apps.plan import RowsOfBatch, chunks, generation_order, initial_noise
+from rae_apps.plan import chunks, generation_order
 from rae_apps.reference_yaml import load_yaml, sampling_pipeline
 
 from rae_spec.imagenet import NAMES, SYNSETS
+from rae_spec.noise import RowsOfBatch, rows_noise
 
 from . import tiny
 
@@ -60,7 +61,7 @@ def test_generation_order_is_seed_then_class_then_repeat():
 def test_noise_rows_do_not_depend_on_the_work_split():
     shape = (4, 2, 2)
     full = np.random.default_rng(9).standard_normal((5, *shape), dtype=np.float32)
-    parts = [initial_noise(9, 5, rows, shape)[0] for rows in ([0, 1], [2, 3, 4])]
+    parts = [rows_noise(9, 5, rows, shape)[0] for rows in ([0, 1], [2, 3, 4])]
     assert np.array_equal(np.concatenate(parts), full)
     # the SDE continues from the same generator, also drawn for the whole logical batch
     a, b = RowsOfBatch(9, 5, [1, 3]), RowsOfBatch(9, 5, [0, 1, 2, 3, 4])

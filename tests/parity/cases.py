@@ -13,6 +13,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig
+from rae_spec.encoders import encoder_kind
 from rae_spec.hf import encoder_config_from_hf
 
 KINDS = ("dinov2_encoder", "hf_encoder", "decoder", "rae_roundtrip", "ditdh", "transport")
@@ -56,12 +57,12 @@ def load_case(folder: Path) -> Case:
 
 
 def dinov2_config(meta: dict) -> EncoderConfig:
-    cfg = dict(meta["dinov2_config"], model_type="dinov2_with_registers")
+    cfg = dict(meta["dinov2_config"], model_type=encoder_kind("dinov2").hf_model_types[0])
     return encoder_config_from_hf(cfg, meta.get("image_processor"))
 
 
 def hf_encoder_config(meta: dict) -> EncoderConfig:
-    model_type = {"siglip2": "siglip", "mae": "vit_mae"}[meta["encoder_kind"]]
+    model_type = encoder_kind(meta["encoder_kind"]).hf_model_types[0]
     pre = {"image_mean": meta["image_mean"], "image_std": meta["image_std"]}
     return encoder_config_from_hf(dict(meta["config"], model_type=model_type), pre)
 

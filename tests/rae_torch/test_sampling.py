@@ -101,7 +101,7 @@ def test_guidance_combinations_and_interval():
 @pytest.mark.parametrize("method, order", [("euler", 1), ("heun", 2), ("midpoint", 2), ("heun3", 3), ("rk4", 4)])
 def test_fixed_grid_methods_converge_at_their_order(method, order):
     """Halving the step divides the error at the grid's end by about 2^order (the reference's methods are
-    torchdiffeq's fixed-grid solvers, whose tableaus rae_spec.schedule.ODE_TABLEAUS holds)."""
+    torchdiffeq's fixed-grid solvers, whose tableaus rae_spec.samplers.METHODS holds)."""
     x0 = torch.linspace(-2, 2, 9, dtype=torch.float64).view(-1, 1)
 
     def end_state(points):
