@@ -21,6 +21,7 @@ from .classes_cmd import classes
 from .convert_cmd import convert
 from .download import download
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, is_user_error, one_line
+from .evaluate import evaluate_cmd
 from .info import info
 from .reconstruct import reconstruct
 from .sample import sample
@@ -98,6 +99,7 @@ def cli() -> None:
     rae convert dit-dh-xl-256 dit-mlx/             a checkpoint -> MLX (or torch) model folder
     rae info dit-dh-xl-256-ag                      configs, sizes, cache status, memory
     rae classes retriever                          find ImageNet class ids by name
+    rae eval ref.npz samples.npz --inception F     FID, sFID, IS, precision, recall (ADM's evaluator)
     """
 
 
@@ -107,6 +109,7 @@ cli.add_command(download)
 cli.add_command(convert)
 cli.add_command(info)
 cli.add_command(classes)
+cli.add_command(evaluate_cmd)
 
 
 def main() -> None:

@@ -99,7 +99,8 @@ class InceptionBlock(nn.Module):
 
 
 class InceptionV3(nn.Module):
-    def __init__(self, config: InceptionConfig = InceptionConfig()):
+    def __init__(self, config: InceptionConfig | None = None):
+        config = config or InceptionConfig()
         super().__init__()
         self.config = config
         self.order: list[str | Pool] = []  # module names and stem pools, in order
