@@ -1,9 +1,10 @@
 """The `rae` command: a click group of subcommands, with errors a user can act on.
 
 Errors caused by the input (an unknown class, a missing or wrong file, a bad option combination,
-offline without the files) print one line on stderr and exit with status 2; `--debug` adds the
-traceback. Ctrl-C exits with 130 and leaves no partial files. `rae train` is mounted from the
-training package when it is installed (it needs torch; nothing else here does until a command runs).
+offline without the files, a full or read-only disk) print one line on stderr and exit with status 2;
+`--debug` adds the traceback. Ctrl-C exits with 130 and SIGTERM with 143, both leaving no partial files.
+`rae train` is mounted from the training package when it is installed (it needs torch; nothing else here
+does until a command runs).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import traceback
 from pathlib import Path
 
 import click
+
+from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 
 from . import __version__
 from .classes_cmd import classes
@@ -59,10 +62,12 @@ class RaeGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv or os.environ.get("RAE_DEBUG", "") not in ("", "0")
         try:
-            code = super().main(argv, prog_name or "rae", complete_var, standalone_mode=False, **extra)
-        except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            with sigterm_as_interrupt():
+                code = super().main(argv, prog_name or "rae", complete_var, standalone_mode=False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt) as e:  # click turns Ctrl-C into Abort
             click.echo("interrupted: finished files are complete, unfinished ones were not written", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            terminated = isinstance(e, Terminated) or isinstance(e.__context__, Terminated)
+            sys.exit(EXIT_SIGTERM if terminated else EXIT_INTERRUPTED)
         except click.exceptions.UsageError as e:
             if debug:
                 traceback.print_exc()

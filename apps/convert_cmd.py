@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from rae_spec.configs import from_json
+from rae_spec.files import check_output_folder
 
 from .errors import UserError
 from .hub import Store, human_size
@@ -25,6 +26,7 @@ Examples:
   rae convert model.pt dec-q4/ --model decoder-dinov2-b-xl-256 --quantize 4
   rae convert dit-dh-xl-256-mlx back/ --to torch           an MLX folder back to torch layout
   rae convert stage2_model.pt out/ --dry-run               print the plan, write nothing
+  rae convert dinov2-s dinov2-s-mlx                        a diffusers-format autoencoder -> one RAE folder
 """)
 @click.argument("src")
 @click.argument("dst", required=False, type=click.Path(file_okay=False, path_type=Path))
@@ -39,15 +41,18 @@ Examples:
 @click.option("--quantize", type=click.Choice(["4", "8"]), default=None,
               help="Quantize the linear layers to 4 or 8 bits (MLX layout only).")
 @click.option("--dry-run", is_flag=True, help="Check everything and print the plan; write nothing.")
-@click.option("--verify", is_flag=True, help="Run the converted model in torch and MLX and print the difference.")
+@click.option("--verify", is_flag=True, help="Run the converted model in torch and MLX and print the difference "
+              "(fails on NaN / Inf or a relative difference above 1e-3).")
+@click.option("--overwrite", is_flag=True, help="Replace the files of an existing DST folder.")
 @models_dir_option
 @presets_option
 @debug_option
 def convert(src: str, dst: Path | None, target: str, model_preset: str | None, config_json: Path | None,
-            dtype: str | None, quantize: str | None, dry_run: bool, verify: bool, models_dir: Path | None,
-            presets_file: Path | None) -> None:
-    """Convert SRC (a checkpoint file, a model folder, or a model preset name) into the model folder DST
-    (config.json + model.safetensors with provenance in its header), every tensor checked first."""
+            dtype: str | None, quantize: str | None, dry_run: bool, verify: bool, overwrite: bool,
+            models_dir: Path | None, presets_file: Path | None) -> None:
+    """Convert SRC (a checkpoint file, a model folder, a model preset name, or a diffusers-format autoencoder
+    preset) into the model folder DST (config.json + model.safetensors with provenance in its header, and
+    stats.safetensors for a whole RAE), every tensor checked first."""
     try:
         from rae_convert import convert_file
         from rae_convert import verify as verify_folder
@@ -60,19 +65,35 @@ def convert(src: str, dst: Path | None, target: str, model_preset: str | None, c
         raise UserError("--quantize writes MLX layout only (drop --to torch)")
     if verify and dry_run:
         raise UserError("--verify needs the converted files: drop --dry-run")
+    if dst is not None and not dry_run:
+        check_output_folder(dst, overwrite=overwrite, what="conversion folder")  # before any download or work
     registry = load_registry(presets_file)
     path, config = _source(src, registry, Store(models_dir, log=lambda m: click.echo(m, err=True)),
                            model_preset, config_json)
-    dst = dst or Path(f"{path.stem if path.is_file() else path.name}-{target}")
+    named = not Path(src).expanduser().exists()  # a preset: name the folder after it
+    dst = dst or Path(f"{src if named else path.stem if path.is_file() else path.name}-{target}")
     plan = convert_file(path, dst, config, target, dtype=dtype, quantize=int(quantize) if quantize else None,
-                        dry_run=dry_run)
+                        dry_run=dry_run, overwrite=overwrite)
     if dry_run:
         click.echo(plan.describe())
         return
     for name in sorted(p.name for p in dst.iterdir() if not p.name.startswith(".")):
         click.echo(f"wrote {dst / name} ({human_size((dst / name).stat().st_size)})")
     if verify:
-        click.echo(str(verify_folder(dst)))
+        report = verify_folder(dst)
+        click.echo(str(report))
+        report.check(dst)
+
+
+def _whole_autoencoder(registry: Registry, store: Store, name: str) -> tuple[Path, Any]:
+    """(file, RAEConfig) of an autoencoder whose encoder, decoder and stats are parts of one diffusers file."""
+    a = registry.autoencoder(name)
+    models = [registry.model(m) for m in (a.encoder, a.decoder, a.stats) if m]
+    if not all(m.diffusers and (m.repo, m.filename) == (models[0].repo, models[0].filename) for m in models):
+        raise UserError(f"{name} is made of separate files; convert its models one by one: "
+                        + ", ".join(f"rae convert {m}" for m in (a.encoder, a.decoder, a.stats) if m))
+    weights = preset_weights(registry, store, a.encoder)
+    return weights.path, registry.rae_config(a.encoder, a.decoder, a.encoder_input_size)
 
 
 def _source(src: str, registry: Registry, store: Store, model_preset: str | None,
@@ -83,6 +104,8 @@ def _source(src: str, registry: Registry, store: Store, model_preset: str | None
         if src in registry.models:
             weights = preset_weights(registry, store, src)
             return weights.path, weights.config
+        if src in registry.autoencoders:
+            return _whole_autoencoder(registry, store, src)
         raise UserError(f"{src} is neither a file, a folder nor a model preset (`rae info` lists the presets)")
     if config_json is not None:
         try:

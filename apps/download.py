@@ -14,7 +14,8 @@ from .registry import Registry, load_registry
 
 
 def preset_files(registry: Registry, name: str, with_encoder: bool = False) -> list[tuple[str, str, str]]:
-    """(model name, repo, filename) of every file a pipeline, autoencoder or model preset needs."""
+    """(model name, repo, filename) of every file a pipeline, autoencoder or model preset needs, each once (with
+    the first model that needs it)."""
     kind = registry.kind_of(name)
     if kind == "pipeline":
         p = registry.pipeline(name)
@@ -27,11 +28,12 @@ def preset_files(registry: Registry, name: str, with_encoder: bool = False) -> l
     else:
         registry.pipeline(name)  # raises with suggestions
         models = []
-    out = []
+    out: dict[tuple[str, str], str] = {}  # each file once: a diffusers repo's file holds several models
     for m in models:
         preset = registry.model(m)
-        out.extend((m, preset.repo, f) for f in preset.files)
-    return out
+        for f in preset.files:
+            out.setdefault((preset.repo, f), m)
+    return [(m, repo, f) for (repo, f), m in out.items()]
 
 
 @click.command("download", epilog="""
@@ -64,12 +66,11 @@ def download(names: tuple[str, ...], config: Path | None, with_encoder: bool, mo
             raise UserError("give preset names or --config, not both")
         reference_yaml.sampling_pipeline(config, store, download=True)
     else:
-        wanted: list[tuple[str, str, str]] = []
+        wanted: dict[tuple[str, str], str] = {}  # (repo, filename) -> the first model that needs it
         for name in names or (registry.default_pipeline,):
-            for entry in preset_files(registry, name, with_encoder):
-                if entry not in wanted:
-                    wanted.append(entry)
-        for model, repo, filename in wanted:
+            for model, repo, filename in preset_files(registry, name, with_encoder):
+                wanted.setdefault((repo, filename), model)
+        for (repo, filename), model in wanted.items():
             hint = f"run `rae download {model}`"
             if is_local_repo(repo):
                 store.get(repo, filename, download=False, hint=hint)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+
 from rae_spec.configs import ConfigError
+from rae_spec.files import OutputError
 
 EXIT_USAGE = 2  # a problem with the input: options, classes, files, configs
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
@@ -17,17 +20,29 @@ class MissingFileError(UserError):
 
 
 # Backend errors are recognised by name so this module never imports torch or mlx.
-_USER_ERROR_NAMES = {"CheckpointError", "ConfigError"}
+_USER_ERROR_NAMES = {"CheckpointError", "ConfigError", "OutputError", "TorchPickleError", "SafetensorsError"}
+# OS errors about the user's files and disks (not bugs): reported as one line naming the path.
+USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+                  errno.EISDIR, errno.ENAMETOOLONG, errno.EFBIG, errno.EEXIST, errno.ENOTEMPTY, errno.ELOOP,
+                  errno.ETXTBSY, errno.EMFILE, errno.ENFILE}
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """True for errors caused by the input (bad file, bad config), which deserve one line, not a traceback."""
-    if isinstance(exc, (UserError, ConfigError)):
+    """True for errors caused by the input (bad file, bad config, a full or read-only disk), which deserve one
+    line, not a traceback."""
+    if isinstance(exc, (UserError, ConfigError, OutputError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in USER_OS_ERRORS:
         return True
     return any(cls.__name__ in _USER_ERROR_NAMES for cls in type(exc).__mro__)
 
 
 def one_line(exc: BaseException) -> str:
-    """The message of an exception folded onto one line."""
-    text = " ".join(str(exc).split())
+    """The message of an exception folded onto one line (an OS error as 'what: path')."""
+    if isinstance(exc, OSError) and exc.strerror:
+        names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+        text = f"{exc.strerror}: {names}" if names else exc.strerror
+    else:
+        text = str(exc)
+    text = " ".join(text.split())
     return text or type(exc).__name__

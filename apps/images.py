@@ -4,6 +4,7 @@ crop, grids, and the PSNR / SSIM of reconstructions. numpy and Pillow only."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from .errors import UserError
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Decoded images (B, 3, H, W), float -> (B, H, W, 3) uint8 exactly as the reference saves them:
-    clamp to [0, 1], multiply by 255 in float32, truncate (no rounding)."""
-    x = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0) * np.float32(255.0)
+    clamp to [0, 1], multiply by 255 in float32, truncate (no rounding). NaN becomes 0 (callers refuse
+    non-finite images unless told to write them anyway)."""
+    x = np.clip(np.nan_to_num(np.asarray(images, dtype=np.float32), nan=0.0), 0.0, 1.0) * np.float32(255.0)
     return np.ascontiguousarray(x.astype(np.uint8).transpose(0, 2, 3, 1))
 
 
@@ -34,26 +36,60 @@ def save_png(path: str | Path, image: np.ndarray, text: dict[str, str] | None = 
 def png_text(path: str | Path) -> dict[str, str]:
     """The text chunks of a PNG ({} for other images)."""
     with open_image(path) as im:
-        return dict(getattr(im, "text", {}) or {})
+        try:
+            return dict(getattr(im, "text", {}) or {})
+        except Exception as e:  # noqa: BLE001 - Pillow parsing untrusted chunks (e.g. a text chunk too large)
+            raise UserError(f"{path}: its text chunks cannot be read ({_why(e)})") from e
+
+
+def _why(e: BaseException) -> str:
+    return " ".join(str(e).split())[:160] or type(e).__name__
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open an image file; a missing file or one that is not an image is a UserError."""
+    """Open an image file; a missing file, one that is not an image, or one so large that decoding it
+    would take gigabytes (Pillow's decompression-bomb limit) is a UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        return Image.open(path)
-    except (UnidentifiedImageError, OSError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise UserError(f"{path} is too large to decode safely ({_why(e)})") from e
+    except OSError as e:
+        if not isinstance(e, UnidentifiedImageError) and e.errno is not None:
+            raise  # the file cannot be read at all (permissions, I/O): reported with its path
         raise UserError(f"{path} is not an image Pillow can read ({type(e).__name__})") from e
+    except Exception as e:  # noqa: BLE001 - Pillow parsing untrusted headers raises many kinds of errors
+        raise UserError(f"{path} is not an image Pillow can read ({_why(e)})") from e
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer images (16-bit grayscale PNGs, 16-bit TIFFs) scaled to 8 bits over their
+    full range, as 16-bit RGB PNGs already are: Pillow's own convert("RGB") would clip them to white."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8))
+    if im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise UserError("the image holds NaN or Inf values")
+        scale = 255.0 if a.size and a.max() <= 1.0 else 1.0  # float images in [0, 1], else in 8-bit units
+        return Image.fromarray(np.clip(np.rint(a * scale), 0, 255).astype(np.uint8))
+    return im
 
 
 def load_rgb(path: str | Path) -> Image.Image:
-    try:
-        with open_image(path) as im:
-            return im.convert("RGB")
-    except OSError as e:  # truncated data surfaces only when decoding
-        raise UserError(f"{path} is not a readable image ({' '.join(str(e).split())})") from e
+    """An image file as 8-bit RGB (16-bit images over their full range)."""
+    with open_image(path) as im:
+        try:
+            return _to_8bit(im).convert("RGB")
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from e
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt data surfaces only when decoding
+            raise UserError(f"{path} is not a readable image ({_why(e)})") from e
 
 
 def center_crop(image: Image.Image, size: int) -> Image.Image:

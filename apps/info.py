@@ -105,22 +105,46 @@ def _pipeline(registry: Registry, store: Store, name: str, remote: bool) -> list
     return [line for line in out if line]
 
 
+def _autoencoder_params(registry: Registry, a) -> int:
+    return sum(_count(registry.model(m).config) for m in (a.encoder, a.decoder))
+
+
+def _files(registry: Registry, models: list[str]) -> list[tuple[str, str]]:
+    """(repo, filename) of the models' files, each once (a diffusers repo's file holds several models)."""
+    return list(dict.fromkeys((registry.model(m).repo, f) for m in models for f in registry.model(m).files))
+
+
 def _autoencoder(registry: Registry, store: Store, name: str, remote: bool) -> list[str]:
     a = registry.autoencoder(name)
-    out = [f"autoencoder {name}: encoder input {a.encoder_input_size} px"]
-    total = 0
-    for role, model in (("encoder", a.encoder), ("decoder", a.decoder), ("stats", a.stats)):
+    rae = registry.rae_config(a.encoder, a.decoder, a.encoder_input_size)
+    out = [f"autoencoder {name}: {a.description}" if a.description else f"autoencoder {name}",
+           f"  encoder input {a.encoder_input_size} px, latents {list(rae.latent_shape)}, images {rae.image_size} px"]
+    if a.source:
+        out.append(f"  source: {a.source}")
+    models = [m for m in (a.encoder, a.decoder, a.stats) if m]
+    for role, model in zip(("encoder", "decoder", "stats"), (a.encoder, a.decoder, a.stats), strict=True):
         if model:
-            lines, params, _ = _model_lines(registry, store, role, model, remote)
-            out += lines
-            total += params
+            preset = registry.model(model)
+            out.append(f"  {role:8s} {model}: {describe_config(preset.config)}")
+            params = _count(preset.config)
+            if params:
+                out.append(f"           parameters {params / 1e6:.2f} M; weights {memory_line(params)}")
+    for repo, f in _files(registry, models):
+        found = store.find(repo, f)
+        if found is not None:
+            out.append(f"  file {repo}/{f}: {human_size(found.stat().st_size)} at {found}")
+        else:
+            extra = f", {remote_size(repo, f)}" if remote and not is_local_repo(repo) else ""
+            out.append(f"  file {repo}/{f}: not downloaded{extra}")
+    total = _autoencoder_params(registry, a)
     out.append(f"  reconstruction loads {total / 1e6:.1f} M parameters: {memory_line(total)}")
+    out.append(f"  download: rae download {name}")
     return out
 
 
 def _listing(registry: Registry, store: Store) -> list[str]:
     def status(names: list[str]) -> str:
-        files = [(registry.model(m).repo, f) for m in names for f in registry.model(m).files]
+        files = _files(registry, names)
         have = sum(store.find(r, f) is not None for r, f in files)
         return "downloaded" if have == len(files) else f"{have}/{len(files)} files"
 
@@ -130,11 +154,18 @@ def _listing(registry: Registry, store: Store) -> list[str]:
         out.append(f"  {name:24s} {status(list(p.sampling_models())):12s} {p.description}{mark}")
     out += ["", "autoencoders (rae reconstruct --autoencoder NAME):"]
     for name, a in registry.autoencoders.items():
-        out.append(f"  {name:24s} {status([m for m in (a.encoder, a.decoder, a.stats) if m]):12s} "
-                   f"{a.encoder} + {a.decoder}")
+        params = _autoencoder_params(registry, a)
+        what = a.description or f"{a.encoder} + {a.decoder}"
+        out.append(f"  {name:24s} {status([m for m in (a.encoder, a.decoder, a.stats) if m]):12s} {what}; "
+                   f"{params / 1e6:.1f} M parameters, {human_size(params * BYTES_PER_WEIGHT['float32'])} in float32")
     out += ["", "models:"]
+    parts = [name for name, m in registry.models.items() if m.diffusers]
     for name, m in registry.models.items():
-        out.append(f"  {name:30s} {status([name]):12s} {m.kind:8s} {m.description}")
+        if not m.diffusers:
+            out.append(f"  {name:30s} {status([name]):12s} {m.kind:8s} {m.description}")
+    if parts:
+        out.append(f"  and the parts of each diffusers-format autoencoder, NAME.encoder, NAME.decoder, NAME.stats "
+                   f"({len(parts)} models; usable wherever a model preset is, e.g. training's encoder)")
     return out
 
 
@@ -147,14 +178,13 @@ def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         open_source = None
     if open_source is not None and path.suffix != ".safetensors":
         return {k: tuple(v.shape) for k, v in open_source(path).tensors.items()}
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
+    if path.suffix == ".safetensors":  # the header alone, checked entry by entry (rae_convert.safetensors_io)
+        from rae_convert.safetensors_io import SafetensorsError, read_header
 
         try:
-            with safe_open(str(path), framework="numpy") as f:
-                return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
-        except (SafetensorError, OSError) as e:
-            raise UserError(f"{path} is not a readable safetensors file ({e})") from e
+            return {k: tuple(v["shape"]) for k, v in read_header(path)[0].items()}
+        except SafetensorsError as e:
+            raise UserError(str(e)) from e
     try:
         from rae_torch.checkpoint import read_checkpoint, unwrap_state_dict
     except ImportError as e:
@@ -198,6 +228,38 @@ def _file(path: Path, registry: Registry, match: bool = True) -> list[str]:
     if len(shapes) > 8:
         out.append(f"  ... ({len(shapes) - 8} more)")
     return out
+
+
+def _diffusers_folder(path: Path, registry: Registry) -> list[str]:
+    """A diffusers AutoencoderRAE folder: what it holds, and which autoencoder presets its config.json fits."""
+    from rae_convert import diffusers
+
+    fields, rae, stats, notes = diffusers.describe(path)
+    params = parameter_count(rae)
+    folder = diffusers.folder_of(path)
+    out = [f"diffusers AutoencoderRAE folder {folder}: encoder input {rae.encoder_input_size} px, latents "
+           f"{list(rae.latent_shape)}, images {rae.image_size} px",
+           f"  encoder  {describe_config(rae.encoder)}", f"  decoder  {describe_config(rae.decoder)}",
+           "  stats    " + (", ".join(f"{k} {list(v.shape)}" for k, v in stats.items()) or "none in the file"),
+           f"  parameters {params / 1e6:.2f} M; weights {memory_line(params)}"]
+
+    def fits(a) -> bool:
+        configs = [registry.rae_config(a.encoder, a.decoder, a.encoder_input_size)]
+        configs += [registry.model(a.stats).config] if a.stats else []
+        return not any(diffusers.mismatches(fields, c) for c in configs)
+
+    fitting = [name for name, a in registry.autoencoders.items() if fits(a)]
+    out.append(f"  matches autoencoder presets: {', '.join(fitting)}" if fitting else "  matches no autoencoder preset")
+    out += [f"  note: {n}" for n in notes]
+    return out
+
+
+def _is_diffusers(path: Path) -> bool:
+    try:
+        from rae_convert.diffusers import folder_of
+    except ImportError:
+        return False
+    return folder_of(path) is not None
 
 
 def _sampling(pipe: SamplingPipeline, title: str) -> list[str]:
@@ -253,6 +315,8 @@ def info(target: str | None, remote: bool, models_dir: Path | None, presets_file
             registry.pipeline(target)  # unknown name: raises with suggestions
         if path.suffix in (".yaml", ".yml"):
             lines = _sampling(reference_yaml.sampling_pipeline(path, store, download=False), f"config {path}")
+        elif _is_diffusers(path):
+            lines = _diffusers_folder(path, registry)
         elif is_pipeline_folder(path):
             lines = _sampling(pipeline_from_folder(path, registry), f"pipeline folder {path}")
         elif path.is_dir():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rae_spec import samplers
-from rae_spec.configs import GuidanceConfig, SamplerConfig, from_dict, to_dict
+from rae_spec.configs import ConfigError, GuidanceConfig, SamplerConfig, from_dict, to_dict
 from rae_spec.noise import rows_noise
 from rae_spec.step_state import CancelCheck, StepState
 
@@ -43,6 +44,13 @@ SAMPLER_CHOICES = {name: SamplerConfig(mode=mode, method=method)
                    for name, (mode, method) in samplers.cli_choices().items()}
 GUIDANCE_CHOICES = ("none", "cfg", "autoguidance")
 QUANTIZE_CHOICES = (4, 8)
+# Bounds on a job's size, so a record or API body cannot ask for terabytes: each seed's logical batch
+# (classes x images per class) is drawn whole by the noise convention (about 0.8 MB per row at 768x16x16).
+MAX_ROWS_PER_SEED = 1024
+MAX_SEEDS = 10_000
+MAX_BATCH = 1024
+MAX_STEPS = 10_000
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
 def sampler_name(config: SamplerConfig) -> str:
@@ -80,21 +88,29 @@ class SampleJob:
                             "(e.g. --class 'golden retriever'); repeatable")
         if not self.seeds:
             raise UserError("no seed given: pass --seed (a whole number >= 0)")
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise UserError(f"--seed must be whole numbers >= 0, got {list(self.seeds)}")
-        for name, value, low in (("--num-images", self.num_images, 1), ("--batch-size", self.batch_size, 1),
-                                 ("--steps", self.steps, 2)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-                raise UserError(f"{name} must be a whole number >= {low}, got {value!r}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63 for s in self.seeds):
+            raise UserError(f"--seed must be whole numbers >= 0, got {list(self.seeds)[:10]}")
+        if len(self.seeds) > MAX_SEEDS:
+            raise UserError(f"a job takes at most {MAX_SEEDS} seeds, got {len(self.seeds)}")
+        for name, value, low, high in (("--num-images", self.num_images, 1, MAX_ROWS_PER_SEED),
+                                       ("--batch-size", self.batch_size, 1, MAX_BATCH),
+                                       ("--steps", self.steps, 2, MAX_STEPS)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not low <= value <= high):
+                raise UserError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        if len(self.classes) * self.num_images > MAX_ROWS_PER_SEED:
+            raise UserError(f"at most {MAX_ROWS_PER_SEED} images per seed (classes x --num-images), got "
+                            f"{len(self.classes)} x {self.num_images}; use more seeds")
         if self.sampler is not None and self.sampler not in SAMPLER_CHOICES:
             raise UserError(f"--sampler must be one of {', '.join(SAMPLER_CHOICES)}, got {self.sampler!r}")
         if self.guidance is not None and self.guidance not in GUIDANCE_CHOICES:
             raise UserError(f"--guidance must be one of {', '.join(GUIDANCE_CHOICES)}, got {self.guidance!r}")
-        if self.scale is not None and (isinstance(self.scale, bool) or not isinstance(self.scale, (int, float))):
-            raise UserError(f"--scale must be a number, got {self.scale!r}")
+        if self.scale is not None and (isinstance(self.scale, bool) or not isinstance(self.scale, (int, float))
+                                       or not math.isfinite(self.scale)):
+            raise UserError(f"--scale must be a finite number, got {self.scale!r}")
         if self.interval is not None:
             lo, hi = self.interval
-            if not 0.0 <= lo < hi <= 1.0:
+            if not 0.0 <= lo < hi <= 1.0:  # NaN fails every comparison
                 raise UserError(f"--interval needs 0 <= LO < HI <= 1, got {lo},{hi}")
         if self.dtype not in DTYPES:
             raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
@@ -152,11 +168,21 @@ class SampleJob:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> SampleJob:
         """The job that makes a recorded image (or grid) again: its pipeline, classes, seed(s), batch split,
-        sampler, guidance, dtype and quantization."""
+        sampler, guidance, dtype and quantization. A record is untrusted input (anyone can write a PNG's
+        text chunk): it is checked field by field, and it may name only presets, model folders and hub
+        files, or local files whose sha256 is the one recorded (never any other local file to parse)."""
+        try:
+            _check_recorded_sources(record)
+            return cls._from_record(record)
+        except (UserError, ConfigError):
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise UserError(f"the metadata record is malformed ({type(e).__name__}: "
+                            f"{' '.join(str(e).split())[:120]})") from e
+
+    @classmethod
+    def _from_record(cls, record: dict[str, Any]) -> SampleJob:
         source = record.get("source", {})
-        for key in ("model", "config"):
-            if source.get(key) is not None and not Path(source[key]).exists():
-                raise UserError(f"the recorded --{key} {source[key]} does not exist on this machine")
         if record.get("format") == GRID_FORMAT:
             seeds, classes, n, batch_size, row = record["seeds"], record["classes"], record["num_images"], \
                 record["batch_size"], None
@@ -176,6 +202,38 @@ class SampleJob:
 
 JSON_FIELDS = ("class", "seed", "num_images", "preset", "model", "config", "steps", "sampler", "guidance", "scale",
                "interval", "dtype", "quantize", "batch_size", "grid", "row")
+
+
+def _check_recorded_sources(record: dict[str, Any]) -> None:
+    """What a record's `source` may point at: a preset name; a model or pipeline folder; a weights file or a
+    reference YAML only if its sha256 is the one the record holds (so a forged record cannot make rae
+    parse an arbitrary local file, a device or a FIFO)."""
+    source = record.get("source", {})
+    if not isinstance(source, dict) or not all(isinstance(source.get(k), (str, type(None)))
+                                               for k in ("preset", "model", "config")):
+        raise UserError("the metadata record's source must name a preset, a model or a config")
+    files = record.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, dict) and isinstance(v.get("sha256"), str)
+                                              and isinstance(v.get("origin"), str) for v in files.values()):
+        raise UserError("the metadata record's files must map roles to {origin, sha256}")
+    for key, recorded in (("model", files.get("dit", {}).get("sha256")), ("config", source.get("config_sha256"))):
+        value = source.get(key)
+        if value is None:
+            continue
+        path = Path(value)
+        if not path.exists():
+            raise UserError(f"the recorded --{key} {value} does not exist on this machine")
+        if key == "model" and path.is_dir():
+            if not any((path / n).is_file() for n in ("config.json", "pipeline.json")):
+                raise UserError(f"the recorded --model {value} is not a model or pipeline folder")
+            continue
+        suffixes = WEIGHT_SUFFIXES if key == "model" else (".yaml", ".yml")
+        if not path.is_file() or path.suffix.lower() not in suffixes:
+            raise UserError(f"the recorded --{key} {value} is not a {'weights file' if key == 'model' else 'YAML'} "
+                            "rae would read")
+        if not isinstance(recorded, str) or sha256(path) != recorded:
+            raise UserError(f"the recorded --{key} {value} is not the file the image was made with (its sha256 "
+                            f"differs); to use it as it is now, run rae sample --{key} {value}")
 
 
 # ---------------------------------------------------------------------------------------------- planning
@@ -307,14 +365,35 @@ def load_models(engine: Engine, pipe: SamplingPipeline, low_memory: bool = False
         engine.load_decoder(pipe)
 
 
+class NonFiniteError(UserError):
+    """Sampling or decoding produced NaN or Inf: the image would be black or garbage."""
+
+
+def check_finite(array: np.ndarray, what: str, chunk: tuple[Item, ...], allow: bool,
+                 warn: Callable[[str], None] | None = None) -> None:
+    """Stop (NonFiniteError) when `array` holds NaN or Inf, naming the images; with `allow`, only warn."""
+    bad = ~np.isfinite(array.reshape(len(chunk), -1)).all(axis=1)
+    if not bad.any():
+        return
+    which = ", ".join(f"seed {it.seed} class {it.class_id}" for it, b in zip(chunk, bad, strict=True) if b)
+    message = (f"the {what} of {int(bad.sum())} image(s) hold NaN or Inf values ({which[:200]}): the weights or "
+               "settings overflow (an extreme --scale, float16)")
+    if not allow:
+        raise NonFiniteError(message + "; nothing was written for them (--allow-nonfinite writes them anyway)")
+    if warn is not None:
+        warn(f"warning: {message}; writing them anyway (--allow-nonfinite)")
+
+
 def generate(engine: Engine, plan: Plan, listener: Listener | None = None, cancel: CancelCheck | None = None,
              low_memory: bool = False, phase: Callable[[str], AbstractContextManager] = no_phase,
+             allow_nonfinite: bool = False, warn: Callable[[str], None] | None = None,
              ) -> Iterator[tuple[Item, np.ndarray]]:
     """Sample and decode every work batch of a plan: (item, (H, W, 3) uint8 image) for each image to keep.
 
     Noise: rae_spec.noise.rows_noise, for each chunk the rows of its seed's logical batch. With low_memory
     the decoder is loaded only after every batch is sampled and the DiT freed (peak: the larger model, not
-    both). `cancel()` is asked between steps (rae_spec.step_state.Cancelled ends the generator)."""
+    both). `cancel()` is asked between steps (rae_spec.step_state.Cancelled ends the generator). Latents and
+    decoded images are checked for NaN / Inf (NonFiniteError) unless `allow_nonfinite` (then `warn`)."""
     listener = listener or Listener()
     pipe = plan.pipe
     with phase("load"):
@@ -328,21 +407,24 @@ def generate(engine: Engine, plan: Plan, listener: Listener | None = None, cance
         with phase("sample"):
             latents = engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift, rng,
                                     on_step=listener.step, cancel=cancel)
+        check_finite(latents, "sampled latents", chunk, allow_nonfinite, warn)
         listener.batch_sampled(k, len(plan.work))
         if low_memory:
             sampled.append((chunk, latents))
             continue
         with phase("decode"):
-            images = to_uint8(engine.decode(latents))
-        yield from ((it, im) for it, im in zip(chunk, images, strict=True) if it.index in kept)
+            images = engine.decode(latents)
+        check_finite(images, "decoded pixels", chunk, allow_nonfinite, warn)
+        yield from ((it, im) for it, im in zip(chunk, to_uint8(images), strict=True) if it.index in kept)
     if low_memory:
         engine.release("dit")
         with phase("load decoder"):
             engine.load_decoder(pipe)
         for chunk, latents in sampled:
             with phase("decode"):
-                images = to_uint8(engine.decode(latents))
-            yield from ((it, im) for it, im in zip(chunk, images, strict=True) if it.index in kept)
+                images = engine.decode(latents)
+            check_finite(images, "decoded pixels", chunk, allow_nonfinite, warn)
+            yield from ((it, im) for it, im in zip(chunk, to_uint8(images), strict=True) if it.index in kept)
 
 
 # ---------------------------------------------------------------------------------------------- writing

@@ -113,19 +113,44 @@ def read_record(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"metadata file {path} does not exist")
+    if path.stat().st_size > MAX_RECORD_FILE and path.suffix.lower() == ".json":
+        raise UserError(f"{path} is {path.stat().st_size} bytes: too large to be rae metadata")
     if path.suffix.lower() == ".json":
         try:
-            record = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"{path} is not valid JSON: {e}") from e
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path} is not UTF-8 JSON") from e
     else:
         text = png_text(path).get(PNG_KEY)
         if text is None:
             raise UserError(f"{path} carries no rae metadata (it was not written by `rae sample`)")
+    try:
         record = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise UserError(f"{path} does not hold valid JSON metadata ({' '.join(str(e).split())[:100]})") from e
     if not isinstance(record, dict) or record.get("format") not in (FORMAT, GRID_FORMAT):
         raise UserError(f"{path} does not hold rae sample metadata (format {FORMAT} or {GRID_FORMAT})")
     return record
+
+
+MAX_RECORD_FILE = 16 << 20  # a record is kilobytes; a bigger "metadata" file is not one of ours
+
+
+def same_job(path: str | Path, job: dict[str, Any]) -> bool:
+    """Whether `path` is an output rae wrote for this job: a PNG (or JSON sidecar) whose record agrees with
+    every item of `job`. Such a file may be replaced by a rerun of the same command (rae_spec.files'
+    rule); anything unreadable or different is the user's file and is not."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_RECORD_FILE:
+            return False
+        if path.suffix.lower() == ".json":
+            record = json.loads(path.read_text())
+        else:
+            record = json.loads(png_text(path).get(PNG_KEY, "null"))
+    except (OSError, UserError, ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and all(record.get(k) == v for k, v in job.items())
 
 
 def write_sidecar(image_path: str | Path, record: dict[str, Any]) -> Path:

@@ -103,11 +103,12 @@ def preset_weights(registry: Registry, store: Store, name: str, *, download: boo
     """The Weights of a model preset, fetching its file(s) when allowed."""
     preset = registry.model(name)
     hint = hint or f"run `rae download {name}`"
-    if preset.filename is not None:
-        path = store.get(preset.repo, preset.filename, download=download, hint=hint)
-        return Weights(preset.config, path, f"{preset.repo}/{preset.filename}")
-    # An HF model repo (encoders): config.json + model.safetensors; the weights file is what we load.
+    # Every file (an HF repo's or a diffusers repo's config.json too); the last one holds the tensors.
     paths = [store.get(preset.repo, f, download=download, hint=hint) for f in preset.files]
+    if preset.diffusers:  # config.json against the preset now, before a backend starts
+        from rae_convert.diffusers import check_folder
+
+        check_folder(paths[-1], preset.config)
     return Weights(preset.config, paths[-1], f"{preset.repo}/{preset.files[-1]}")
 
 
@@ -128,8 +129,16 @@ def autoencoder_from_preset(registry: Registry, store: Store, name: str, *,
     hint = f"run `rae download {name}`"
     get = lambda m: preset_weights(registry, store, m, download=download, hint=hint)  # noqa: E731
     rae = registry.rae_config(ae.encoder, ae.decoder, ae.encoder_input_size)
-    return AutoencoderPipeline(encoder=get(ae.encoder), decoder=get(ae.decoder),
-                               stats=get(ae.stats) if ae.stats else None, rae=rae, source={"autoencoder": name})
+    stats, notes = get(ae.stats) if ae.stats else None, []
+    if stats is not None and registry.model(ae.stats).diffusers:
+        from rae_convert.diffusers import read_stats
+
+        if not read_stats(stats.path)[0]:  # reconstruction does not need them: normalizing is undone when decoding
+            notes.append(f"{stats.origin} carries no latent statistics; reconstructing without them gives the same "
+                         "images")
+            stats = None
+    return AutoencoderPipeline(encoder=get(ae.encoder), decoder=get(ae.decoder), stats=stats, rae=rae,
+                               source={"autoencoder": name}, notes=tuple(notes))
 
 
 # ------------------------------------------------------------------------------------------ --model

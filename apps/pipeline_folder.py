@@ -1,26 +1,23 @@
 """Pipeline folders: what training exports (`rae train export`), a folder that samples on its own.
 
-`pipeline.json` (rae_spec's PipelineConfig, type-tagged JSON) names, relative to the folder, the model
-folders `dit`, `decoder` (and `guide`, `encoder`: a folder or an encoder preset name), the latent `stats`
-(safetensors with `var` and optionally `mean`) and the sampling settings; `class_names` label the classes.
-Read as plain JSON here, so any rae_spec version's file works.
+`pipeline.json` (rae_spec's PipelineConfig, read by PipelineConfig.load) names, relative to the folder, the
+model folders `dit`, `decoder` (and `guide`, `encoder`: a folder or an encoder preset name), the latent
+`stats` (safetensors with `var` and optionally `mean`) and the sampling settings; `class_names` label the
+classes.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from rae_spec.configs import (
+    PIPELINE_FILE,
     DecoderConfig,
     EncoderConfig,
-    GuidanceConfig,
+    PipelineConfig,
     RAEConfig,
-    SamplerConfig,
     StatsConfig,
-    TransportConfig,
-    from_dict,
     from_json,
 )
 from rae_spec.hf import load_encoder_config
@@ -28,10 +25,6 @@ from rae_spec.hf import load_encoder_config
 from .errors import UserError
 from .pipeline import WEIGHT_NAMES, SamplingPipeline, Weights, check_compatible, dit_from_path
 from .registry import Registry
-
-PIPELINE_FILE = "pipeline.json"
-FIELDS = {"type", "dit", "decoder", "stats", "encoder", "guide", "encoder_input_size", "sampler", "guidance",
-          "transport", "class_names", "description", "provenance"}
 
 
 def is_pipeline_folder(path: str | Path) -> bool:
@@ -66,40 +59,31 @@ def _encoder(spec: str | None, folder: Path, registry: Registry) -> EncoderConfi
 def pipeline_from_folder(folder: str | Path, registry: Registry) -> SamplingPipeline:
     """The SamplingPipeline a pipeline folder describes."""
     folder = Path(folder).expanduser().resolve()
-    try:
-        data: dict[str, Any] = json.loads((folder / PIPELINE_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{folder / PIPELINE_FILE} is not readable JSON: {e}") from e
-    unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        raise UserError(f"{folder / PIPELINE_FILE} has unknown fields {unknown}")
+    spec = PipelineConfig.load(folder)
     notes = []
-    dit = dit_from_path(folder / data.get("dit", "dit"))
-    decoder = _model_folder(folder / data.get("decoder", "decoder"), "decoder", DecoderConfig)
+    dit = dit_from_path(folder / spec.dit)
+    decoder = _model_folder(folder / spec.decoder, "decoder", DecoderConfig)
     d = decoder.config
-    encoder = _encoder(data.get("encoder"), folder, registry)
+    encoder = _encoder(spec.encoder, folder, registry)
     if encoder is None:  # decoding only needs the encoder's pixel mean/std
         notes.append("the pipeline names no encoder: decoding with the ImageNet pixel mean and std")
         encoder = EncoderConfig(kind="mae", hidden_size=d.latent_dim, num_layers=1, num_heads=1, patch_size=1,
                                 image_size=d.grid_size, intermediate_size=d.latent_dim)
-    input_size = data.get("encoder_input_size") or d.grid_size * encoder.patch_size
+    input_size = spec.encoder_input_size or d.grid_size * encoder.patch_size
     rae = RAEConfig(encoder=encoder, decoder=d, encoder_input_size=int(input_size))
     stats = None
-    if data.get("stats"):
-        path = folder / data["stats"]
+    if spec.stats:
+        path = folder / spec.stats
         if not path.is_file():
             raise UserError(f"the pipeline's stats file {path} does not exist")
         stats = Weights(StatsConfig(*rae.latent_shape[:2]), path, str(path))
-    guide = dit_from_path(folder / data["guide"]) if data.get("guide") else None
-    sampler = from_dict(data.get("sampler") or {}, SamplerConfig)
-    guidance = from_dict(data.get("guidance") or {}, GuidanceConfig)
-    transport = from_dict(data.get("transport") or {}, TransportConfig)
-    names = data.get("class_names")
+    guide = dit_from_path(folder / spec.guide) if spec.guide else None
+    names = spec.class_names
     if names is not None and len(names) != dit.config.num_classes:
         notes.append(f"the pipeline's {len(names)} class names do not cover the DiT's {dit.config.num_classes} "
                      "classes: ignoring them")
         names = None
     return check_compatible(SamplingPipeline(
-        dit=dit, decoder=decoder, stats=stats, guide=guide, rae=rae, sampler=sampler, guidance=guidance,
-        shift=transport.time_dist_shift, source={"model": str(folder)}, notes=tuple(notes),
+        dit=dit, decoder=decoder, stats=stats, guide=guide, rae=rae, sampler=spec.sampler, guidance=spec.guidance,
+        shift=spec.transport.time_dist_shift, source={"model": str(folder)}, notes=tuple(notes),
         class_names=tuple(names) if names else None))

@@ -10,20 +10,22 @@ import click
 import numpy as np
 
 from rae_spec.configs import to_dict
-from rae_spec.files import atomic_path
+from rae_spec.files import atomic_path, check_output
+from rae_spec.presets import AUTOENCODERS
 
 from . import __version__, reference_yaml
 from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .images import center_crop, load_rgb, psnr, save_png, ssim, to_uint8
-from .metadata import file_record, sha256
+from .metadata import file_record, same_job, sha256
 from .options import backend_options, debug_option, models_dir_option, output_options, presets_option
 from .pipeline import autoencoder_from_preset
 from .progress import Phases, bar
 from .registry import load_registry
 
 DEFAULT_OUTPUT = "{name}-recon.png"
+RECORD_FORMAT = "rae-reconstruct/1"
 
 
 @click.command("reconstruct", epilog="""
@@ -32,25 +34,29 @@ Examples:
   rae reconstruct cat.png                                  DINOv2-B RAE, writes cat-recon.png
   rae reconstruct photos/*.jpg --autoencoder siglip2-b --output recon/{name}.png
   rae reconstruct cat.png --save-latents                   also writes cat-recon.npy (normalized latents)
+  rae reconstruct cat.png --autoencoder dinov2-l           DINOv2-L RAE from its diffusers-format repo
   rae reconstruct cat.png --config configs/stage1/pretrained/DINOv2-B.yaml
 """)
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--autoencoder", default=None,
-              help="RAE to use: dinov2-b (default), dinov2-b-512, siglip2-b, mae-b (`rae info` lists them).")
+              help=f"RAE to use: {', '.join(AUTOENCODERS)} [default: dinov2-b] (`rae info` describes them).")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A reference YAML whose stage_1 block describes the RAE.")
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True,
               help="Reconstruction path; {name} is the input's file name without extension, {index} its position.")
 @click.option("--save-latents", is_flag=True, help="Also write each image's normalized latents as .npy beside it.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Images per forward pass.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files (without it, only this command's own "
+              "earlier outputs for the same inputs are replaced).")
 @backend_options
 @models_dir_option
 @presets_option
 @output_options
 @debug_option
 def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path | None, output: str,
-                save_latents: bool, batch_size: int, backend: str, dtype: str | None, quantize: str | None,
-                models_dir: Path | None, presets_file: Path | None, verbose: bool, quiet: bool) -> None:
+                save_latents: bool, batch_size: int, overwrite: bool, backend: str, dtype: str | None,
+                quantize: str | None, models_dir: Path | None, presets_file: Path | None, verbose: bool,
+                quiet: bool) -> None:
     """Encode and decode IMAGE... with a representation autoencoder.
 
     Each image is center-cropped to the decoder's size (the ADM crop of the reference's evaluation),
@@ -60,6 +66,14 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
     if autoencoder is not None and config is not None:
         raise UserError("give --autoencoder or --config, not both")
     targets = _targets(output, images)
+    source = {"config": str(config.resolve())} if config is not None else {"autoencoder": autoencoder or "dinov2-b"}
+    for image, target in zip(images, targets, strict=True):  # before anything is downloaded or loaded
+        job = {"format": RECORD_FORMAT, "input": str(image), "source": source}
+        ours = lambda p, job=job: same_job(p, job)  # noqa: E731 - our own earlier output of this job
+        check_output(target, overwrite=overwrite, replaceable=ours, what="reconstruction")
+        if save_latents:
+            check_output(target.with_suffix(".npy"), overwrite=overwrite, what="latents file",
+                         replaceable=lambda p, t=target, ours=ours: t.is_file() and ours(t))
     pictures = [load_rgb(p) for p in images]  # fail on a non-image before loading any model
     store = Store(models_dir, log=echo)
     if config is not None:
@@ -88,7 +102,7 @@ def reconstruct(images: tuple[Path, ...], autoencoder: str | None, config: Path 
         for j, image in enumerate(recon):
             i = start + j
             p, s = psnr(crops[i], image), ssim(crops[i], image)
-            record = {"format": "rae-reconstruct/1", "rae_version": __version__, "input": str(images[i]),
+            record = {"format": RECORD_FORMAT, "rae_version": __version__, "input": str(images[i]),
                       "input_sha256": sha256(images[i]), "source": pipe.source, "files": files,
                       "rae": to_dict(pipe.rae), "psnr": p, "ssim": s, **engine.describe()}
             save_png(targets[i], image, {"rae": json.dumps(record, sort_keys=True), "Software": f"rae {__version__}"})

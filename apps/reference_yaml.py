@@ -10,12 +10,13 @@ models folder), so everything works offline once downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rae_spec.configs import DecoderConfig, EncoderConfig, RAEConfig, StatsConfig
+from rae_spec.configs import ConfigError, DecoderConfig, EncoderConfig, RAEConfig, StatsConfig
 from rae_spec.hf import encoder_config_from_hf
 from rae_spec.presets import MODELS
 from rae_spec.reference_yaml import (
@@ -195,9 +196,28 @@ def _dit(dit, r: Resolver) -> Weights:
 # ------------------------------------------------------------------------------------------------ API
 
 
+@contextlib.contextmanager
+def _values_of(path: Path) -> Iterator[None]:
+    """Interpreting the YAML's values: a value of the wrong type or form (a mapping where a number belongs,
+    a word where a size belongs) surfaces as a TypeError / ValueError somewhere in the reading; it is the
+    file's fault, so it becomes a UserError naming the file."""
+    try:
+        yield
+    except (UserError, ConfigError):
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+        raise UserError(f"config {path} has a value of the wrong type or form: {' '.join(str(e).split())[:200]}") \
+            from e
+
+
 def sampling_pipeline(path: str | Path, store: Store, *, download: bool = True) -> SamplingPipeline:
     """Everything a reference sampling YAML means, with its files found (or fetched)."""
     path = Path(path)
+    with _values_of(path):
+        return _sampling_pipeline(path, store, download)
+
+
+def _sampling_pipeline(path: Path, store: Store, download: bool) -> SamplingPipeline:
     ref = _read(path)
     r = Resolver(path, store, download)
     rae, decoder, stats, _ = _stage1(ref, r, need_encoder_weights=False)
@@ -215,9 +235,10 @@ def sampling_pipeline(path: str | Path, store: Store, *, download: bool = True) 
 def autoencoder_pipeline(path: str | Path, store: Store, *, download: bool = True) -> AutoencoderPipeline:
     """The RAE of a reference YAML's stage_1 block, encoder weights included."""
     path = Path(path)
-    ref = _read(path)
-    r = Resolver(path, store, download)
-    rae, decoder, stats, encoder = _stage1(ref, r, need_encoder_weights=True)
+    with _values_of(path):
+        ref = _read(path)
+        r = Resolver(path, store, download)
+        rae, decoder, stats, encoder = _stage1(ref, r, need_encoder_weights=True)
     assert encoder is not None
     return AutoencoderPipeline(encoder=encoder, decoder=decoder, stats=stats, rae=rae,
                                source={"config": str(path.resolve())}, notes=tuple(ref.notes + r.notes))

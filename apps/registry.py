@@ -9,7 +9,7 @@ files or configs (the tests point them at tiny random models this way):
                            "config": {"type": "DiTDHConfig", "input_size": 16}}},
      "pipelines": {"my-pipeline": {"dit": "my-dit", "decoder": "decoder-dinov2-b-xl-256", ...}},
      "autoencoders": {"my-ae": {"encoder": "dinov2-b-reg", "decoder": "...", "stats": "...",
-                                "encoder_input_size": 224}},
+                                "encoder_input_size": 224, "description": "..."}},
      "default_pipeline": "my-pipeline"}
 
 `config` entries update the existing config's fields (or build a new one from its "type" / the kind);
@@ -41,6 +41,7 @@ from rae_spec.configs import (
     from_dict,
     to_dict,
 )
+from rae_spec.presets import AutoencoderPreset as Autoencoder
 from rae_spec.presets import ModelPreset, PipelinePreset
 
 from .errors import UserError
@@ -48,17 +49,6 @@ from .errors import UserError
 PRESETS_ENV = "RAE_PRESETS"
 KIND_CONFIG = {"dit": DiTDHConfig, "decoder": DecoderConfig, "stats": StatsConfig, "encoder": EncoderConfig}
 SAMPLING_KINDS = (DiTDHConfig, LightningDiTConfig)
-
-
-@dataclass(frozen=True)
-class Autoencoder:
-    """An RAE usable for reconstruction: encoder + decoder (+ stats) model preset names."""
-
-    name: str
-    encoder: str
-    decoder: str
-    stats: str | None
-    encoder_input_size: int
 
 
 @dataclass(frozen=True)
@@ -116,10 +106,8 @@ def _as_local_repo(preset: ModelPreset) -> ModelPreset:
 
 
 def builtin() -> Registry:
-    aes = {name: Autoencoder(name, enc, dec, stats, size)
-           for name, (enc, dec, stats, size) in rae_spec.AUTOENCODERS.items()}
     models = {name: _as_local_repo(m) for name, m in rae_spec.MODELS.items()}
-    return Registry(models, dict(rae_spec.PIPELINES), aes)
+    return Registry(models, dict(rae_spec.PIPELINES), dict(rae_spec.AUTOENCODERS))
 
 
 def load_registry(presets_file: str | Path | None = None) -> Registry:

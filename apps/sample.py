@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import secrets
 import string
 from pathlib import Path
@@ -13,13 +15,14 @@ import click
 import numpy as np
 
 from rae_spec import samplers
+from rae_spec.files import check_output
 
 from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .images import grid
 from .job import SAMPLER_CHOICES, Listener, Plan, SampleJob, generate, image_record, plan_job, save_image
-from .metadata import grid_record, read_record
+from .metadata import grid_record, read_record, same_job
 from .options import backend_options, debug_option, models_dir_option, output_options, presets_option
 from .progress import Phases, bar
 from .registry import load_registry
@@ -76,6 +79,10 @@ Examples:
                    f"[default: {DEFAULT_OUTPUT}, or {DEFAULT_GRID} with --grid].")
 @click.option("--grid", is_flag=True, help="Write all images as one grid (with -n > 1, one row per class and seed).")
 @click.option("--metadata", is_flag=True, help="Also write each image's provenance as JSON beside it.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files (without it, only images this command wrote "
+              "for the same job, and their JSON, are replaced).")
+@click.option("--allow-nonfinite", is_flag=True, help="Write images even when sampling produced NaN or Inf "
+              "(they come out black or garbled); by default that stops the command with an error.")
 @click.option("--from-metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Make again the image (or grid) recorded in a PNG or JSON written by rae sample.")
 @models_dir_option
@@ -181,12 +188,15 @@ def run(ctx: click.Context, **o: Any) -> None:
         seeds_given = bool(o["seeds"])
         job = job_from_options(o, list(o["seeds"]) or [secrets.randbelow(2**31)])
         backend_name = o["backend"]
+    if o["output"] is not None:
+        precheck_template(o["output"])  # a folder, a file as parent, a read-only place: in the first second
     plan = plan_job(job, registry, store, record)
     targets = output_paths(o, plan, record)
 
     backend = choose_backend(backend_name)
     if job.quantize is not None and backend != "mlx":
         raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
+    check_targets(targets, plan, {"backend": backend, "dtype": job.dtype, "quantize": job.quantize}, o)
     engine = make_engine(backend, job.dtype, job.quantize, _echo)
     why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
     _echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
@@ -200,7 +210,8 @@ def run(ctx: click.Context, **o: Any) -> None:
     written: list[Path] = []
     grid_images: list[np.ndarray] = []
     info = engine.describe()
-    for item, image in generate(engine, plan, bars, low_memory=o["low_memory"], phase=phases):
+    for item, image in generate(engine, plan, bars, low_memory=o["low_memory"], phase=phases,
+                                allow_nonfinite=o["allow_nonfinite"], warn=_echo):
         if job.grid:
             grid_images.append(image)
         else:
@@ -275,6 +286,45 @@ def output_paths(o: dict[str, Any], plan: Plan, replay: dict | None) -> dict[int
     if len(set(out.values())) < len(out):
         raise UserError(f"--output {template!r} gives several images the same file name; add {{index}}")
     return out
+
+
+# Record fields that describe the machine, not the image: a rerun elsewhere still makes "the same" image.
+ENVIRONMENT_FIELDS = ("rae_version", "device", "torch_version", "mlx_version")
+
+
+def precheck_template(template: str) -> None:
+    """The --output template's folder part checked before any file is resolved: not a folder itself, not
+    under a file, in a place we can write (placeholders filled with a stand-in)."""
+    stand_in = {name: "0" for name in PLACEHOLDERS}
+    try:
+        path = template.format(**stand_in) if _fields(template) <= PLACEHOLDERS else template
+        if not path.endswith(("/", os.sep)):
+            path = str(_png(path))
+    except (ValueError, KeyError, IndexError, UserError):
+        return  # output_paths reports the template's own problem
+    check_output(path, overwrite=True, what="--output")
+
+
+def check_targets(targets: dict[int, Path] | list[Path], plan: Plan, engine_info: dict[str, Any],
+                  o: dict[str, Any]) -> None:
+    """Every image (and JSON) path checked before any compute (rae_spec.files' rule): an existing file is
+    replaced only with --overwrite, or when it is this job's own earlier output (its record matches)."""
+    if plan.job.grid:
+        record = grid_record(plan.pipe, seeds=list(plan.job.seeds), classes=list(plan.class_ids),
+                             class_names=[plan.vocab.name(c) for c in plan.class_ids],
+                             num_images=plan.job.num_images, batch_size=plan.job.batch_size, columns=0,
+                             engine_info=engine_info, files=plan.files)
+        pairs = [(targets[-1], record)]
+    else:
+        pairs = [(targets[it.index], image_record(plan, it, engine_info)) for it in plan.keep]
+    for path, record in pairs:
+        job = {k: v for k, v in json.loads(json.dumps(record)).items()
+               if k not in ENVIRONMENT_FIELDS and k != "columns"}
+        ours = lambda p, job=job: same_job(p, job)  # noqa: E731
+        check_output(path, overwrite=o["overwrite"], replaceable=ours, what="image")
+        if o["metadata"]:
+            check_output(path.with_suffix(".json"), overwrite=o["overwrite"], replaceable=ours,
+                         what="metadata file")
 
 
 def _png(name: str) -> Path:

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rae_spec import EncoderConfig  # noqa: E402
 from rae_torch.train import Stage2Trainer, build_cache, load_config  # noqa: E402
 from rae_torch.train.distributed import init  # noqa: E402
-from rae_torch.train.toy import make_image_folder, save_random_encoder  # noqa: E402
 from rae_torch.train.tracking import setup_logging  # noqa: E402
+from tests.toy import make_image_folder, save_random_encoder  # noqa: E402
 
 
 def timed_steps(cfg) -> float:

@@ -32,7 +32,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rae_spec import from_json  # noqa: E402
+from rae_spec.configs import PipelineConfig  # noqa: E402
 from rae_spec.presets import (  # noqa: E402
     DIGITS_DECODER,
     DIGITS_DIT,
@@ -45,8 +45,8 @@ from rae_torch import Sampler, guided_velocity, load_model, load_stats  # noqa: 
 from rae_torch.train import build_cache, compute_stats, load_config, train_stage1, train_stage2  # noqa: E402
 from rae_torch.train.codec import LatentDecoder  # noqa: E402
 from rae_torch.train.distributed import init  # noqa: E402
-from rae_torch.train.toy import save_random_encoder  # noqa: E402
 from rae_torch.train.tracking import image_grid, save_png, setup_logging  # noqa: E402
+from tests.toy import save_random_encoder  # noqa: E402
 
 SIZE = 32
 
@@ -152,7 +152,7 @@ def main() -> None:
     t = phase("stage 2 (DiT^DH, from the latent cache)", t)
 
     folder = out / "stage2" / "export"
-    pipe = from_json((folder / "pipeline.json").read_text())
+    pipe = PipelineConfig.load(folder)
     dit, decoder = load_model(folder / pipe.dit), load_model(folder / pipe.decoder)
     encoder_cfg = load_model(folder / pipe.encoder).config
     mean, var = load_stats(folder / pipe.stats, dit.config.latent_shape)

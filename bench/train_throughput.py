@@ -31,8 +31,8 @@ from rae_spec import EncoderConfig  # noqa: E402
 from rae_spec.presets import DINOV2_B, DITDH_XL  # noqa: E402
 from rae_torch.train import Stage2Trainer, build_cache, load_config  # noqa: E402
 from rae_torch.train.distributed import init  # noqa: E402
-from rae_torch.train.toy import save_random_encoder  # noqa: E402
 from rae_torch.train.tracking import setup_logging  # noqa: E402
+from tests.toy import save_random_encoder  # noqa: E402
 
 
 def write_images(root: Path, n: int, size: int, classes: int = 16) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from rae_spec.configs import StatsConfig, to_dict, to_json
-from rae_spec.files import write_text
+from rae_spec.configs import RAEConfig, StatsConfig, to_dict, to_json
+from rae_spec.files import check_output_folder, write_text
 from rae_spec.parameters import expected_parameters
-from rae_spec.state_dict import CheckpointError, match_state_dict, summarize
+from rae_spec.state_dict import CheckpointError, check_stats, match_state_dict, summarize
 
 from . import __version__, safetensors_io
 from .layout import IDENTITY, LAYOUTS, change_layout, layout_plan
@@ -131,7 +131,7 @@ def plan(src: str | Path, config: Any = None, direction: str = "torch->mlx", dty
     config: a rae_spec config (required for bare files; folders carry their own). direction: see
     `parse_direction`. dtype: float32 | float16 | bfloat16 for floating tensors (None: as stored).
     quantize: None, 4, 8 or {'bits', 'group_size'} (MLX layout only)."""
-    source = open_source(src)
+    source = open_source(src, config)
     want_src, target = parse_direction(direction)
     if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
@@ -159,18 +159,21 @@ def plan(src: str | Path, config: Any = None, direction: str = "torch->mlx", dty
         matched = match_state_dict(source.tensors, config, source.path, shapes=shapes)
         tensors = change_layout(matched, config, source.layout, target)
     if quant:
-        _check_quantizable(config, target)
+        _check_quantizable(config)
     entries = layout_plan(config)
     rows = [Row(k, entries[k].shape(source.layout), tuple(v.shape),
                 entries[k].transform.name if source.layout != target else IDENTITY.name,
                 _np_dtype_name(v), _target_dtype(k, v, dtype)) for k, v in tensors.items()]
-    stats = source.stats if source.stats and not isinstance(config, StatsConfig) else None
+    stats = source.stats if source.stats and isinstance(config, RAEConfig) else None
+    if stats:
+        check_stats(stats, source.path)
     return Plan(source, config, source.layout, target, dtype, quant, Path(dst) if dst is not None else None,
                 tensors, rows, stats)
 
 
 def _stats_tensors(source: Source, config: StatsConfig) -> dict[str, np.ndarray]:
     expected = expected_parameters(config)
+    check_stats(source.tensors, source.path)
     out = {}
     for k, shape in expected.items():
         if k not in source.tensors:
@@ -185,7 +188,7 @@ def _stats_tensors(source: Source, config: StatsConfig) -> dict[str, np.ndarray]
     return out
 
 
-def _check_quantizable(config: Any, target: str) -> None:
+def _check_quantizable(config: Any) -> None:
     try:
         import rae_mlx  # noqa: F401
     except ImportError as e:
@@ -216,16 +219,18 @@ def _provenance(p: Plan) -> dict[str, str]:
 
 
 def convert_file(src: str | Path, dst: str | Path, config: Any = None, direction: str = "torch->mlx",
-                 dtype: str | None = None, quantize: Any = None, dry_run: bool = False) -> Plan:
+                 dtype: str | None = None, quantize: Any = None, dry_run: bool = False,
+                 overwrite: bool = False) -> Plan:
     """Convert `src` into the model folder `dst` (config.json + model.safetensors [+ stats.safetensors]).
 
-    Everything is checked first (`plan`); with dry_run nothing is written. Returns the plan."""
+    Everything is checked first (`plan`); with dry_run nothing is written. A `dst` that already holds files
+    is refused unless `overwrite` (rae_spec.files.check_output_folder). Returns the plan."""
+    if not dry_run:
+        check_output_folder(dst, overwrite=overwrite, what="conversion folder")
     p = plan(src, config, direction, dtype, quantize, dst)
     if dry_run:
         return p
     dst = Path(dst)
-    if dst.exists() and not dst.is_dir():
-        raise CheckpointError(f"{dst} exists and is not a folder")
     dst.mkdir(parents=True, exist_ok=True)
     meta = _provenance(p)
     if p.quantize:

@@ -11,9 +11,10 @@ target (os.replace), so a crash never leaves a half-written file under the final
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,38 @@ def f32_to_bf16(x: np.ndarray) -> np.ndarray:
     return np.where(nan, (u >> 16) | np.uint32(0x40), rounded).astype(np.uint16)
 
 
+# dtypes the safetensors format defines that numpy (and so this reader) cannot hold.
+UNSUPPORTED = ("F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64", "C128", "I4", "U4")
+ITEMSIZE = {**{k: np.dtype(v).itemsize for k, v in DTYPES.items()}, "BF16": 2}
+MAX_HEADER = 100_000_000  # the format's own limit
+
+
+def _entry(path: Path, name: str, entry: Any) -> tuple[int, int]:
+    """Check one tensor entry of the header; return its (start, end) byte offsets."""
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+        raise SafetensorsError(f"{path} is corrupt: tensor {name!r:.80} lacks dtype, shape or data_offsets")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str):
+        raise SafetensorsError(f"{path} is corrupt: tensor {name!r:.80} has dtype {dtype!r:.40}")
+    if dtype not in ITEMSIZE:
+        known = "a format" + (" numpy has no type for" if dtype in UNSUPPORTED else " rae does not know")
+        raise SafetensorsError(f"{path}: tensor {name!r:.80} has unsupported dtype {dtype[:20]} ({known}); "
+                               "rae reads F32, F16, BF16 and integer tensors")
+    if not (isinstance(shape, list) and len(shape) <= 64 and all(type(d) is int and 0 <= d < 1 << 48 for d in shape)):
+        raise SafetensorsError(f"{path} is corrupt: tensor {name!r:.80} has shape {shape!r:.80}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise SafetensorsError(f"{path} is corrupt: tensor {name!r:.80} has data_offsets {offsets!r:.80}")
+    nbytes = math.prod(shape) * ITEMSIZE[dtype]
+    if offsets[1] - offsets[0] != nbytes:
+        raise SafetensorsError(f"{path} is corrupt: tensor {name!r:.80} has {offsets[1] - offsets[0]} bytes for "
+                               f"shape {tuple(shape)} of {dtype}")
+    return offsets[0], offsets[1]
+
+
 def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, str], int]:
-    """(tensor entries, metadata, data start offset) of a safetensors file."""
+    """(tensor entries, metadata, data start offset) of a safetensors file, every entry checked against the
+    format (dtype, shape, offsets, sizes) and the file's size before any tensor is read."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -52,30 +83,36 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, str], int]:
         if len(head) < 8:
             raise SafetensorsError(f"{path} is truncated or corrupt (no header)")
         (n,) = struct.unpack("<Q", head)
-        if n > size - 8 or n > 100_000_000:
+        if n > size - 8 or n > MAX_HEADER:
             raise SafetensorsError(f"{path} is truncated or corrupt (header of {n} bytes in a {size}-byte file)")
         try:
             header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise SafetensorsError(f"{path} is truncated or corrupt (unreadable header: {e})") from e
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise SafetensorsError(f"{path} is truncated or corrupt (unreadable header: "
+                                   f"{' '.join(str(e).split())[:120]})") from e
+    if not isinstance(header, dict):
+        raise SafetensorsError(f"{path} is corrupt: its header is a JSON {type(header).__name__}, not an object")
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise SafetensorsError(f"{path} is corrupt: __metadata__ must map strings to strings")
     end = 0
     for name, entry in header.items():
-        lo, hi = entry["data_offsets"]
-        end = max(end, hi)
-        if entry["dtype"] not in DTYPES and entry["dtype"] != "BF16":
-            raise SafetensorsError(f"{path}: tensor {name} has unsupported dtype {entry['dtype']}")
+        end = max(end, _entry(path, name, entry)[1])
     if 8 + n + end > size:
         raise SafetensorsError(f"{path} is truncated or corrupt (tensor data ends at {8 + n + end}, file has {size})")
     return header, metadata, 8 + n
 
 
-def read(path: str | Path, keep_bf16_bits: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(tensors, metadata). bf16 tensors become float32, or stay uint16 bits with `keep_bf16_bits`."""
+def read(path: str | Path, keep_bf16_bits: bool = False,
+         select: Callable[[str], bool] | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors, metadata). bf16 tensors become float32, or stay uint16 bits with `keep_bf16_bits`. `select`
+    picks the tensors to read by name (the others are not touched: reading a part of a large file is cheap)."""
     header, metadata, start = read_header(path)
     out: dict[str, np.ndarray] = {}
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
         for name, entry in header.items():
+            if select is not None and not select(name):
+                continue
             lo, hi = entry["data_offsets"]
             bf16 = entry["dtype"] == "BF16"
             dtype = np.dtype(np.uint16) if bf16 else np.dtype(DTYPES[entry["dtype"]])

@@ -7,6 +7,7 @@ decode, encoders the patch tokens, RAEs a reconstruction, statistics the arrays 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,12 @@ import numpy as np
 
 from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, StatsConfig
 from rae_spec.state_dict import CheckpointError
+
+TOLERANCE = 1e-3  # relative: float32 on both sides agrees to ~1e-6; anything near 1e-3 is a real difference
+
+
+class VerifyError(CheckpointError):
+    """The two backends disagree on a converted model, or produce NaN / Inf."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,20 @@ class VerifyReport:
     @property
     def relative(self) -> float:
         return self.max_abs_diff / max(self.output_scale, 1e-30)
+
+    @property
+    def ok(self) -> bool:
+        """Both outputs finite and within TOLERANCE of each other (NaN compares false, so it fails)."""
+        return math.isfinite(self.output_scale) and self.relative <= TOLERANCE
+
+    def check(self, where: str | Path = "") -> VerifyReport:
+        """Raise VerifyError unless `ok`."""
+        if not self.ok:
+            why = ("an output is NaN or Inf" if not (math.isfinite(self.max_abs_diff) and
+                                                      math.isfinite(self.output_scale))
+                   else f"the relative difference exceeds {TOLERANCE:g}")
+            raise VerifyError(f"verification of {where or 'the converted model'} failed: {why} ({self})")
+        return self
 
     def __str__(self) -> str:
         return (f"{self.what}: max |torch - mlx| = {self.max_abs_diff:.3e} on outputs of scale {self.output_scale:.3g} "
@@ -101,8 +122,8 @@ def verify(path: str | Path, config: Any = None, batch: int = 2, seed: int = 0) 
     if isinstance(config, StatsConfig) or (config is None and _is_stats_folder(path)):
         tm, tv = rae_torch.load_stats(path)
         mm, mv = rae_mlx.load_stats(path)
-        diffs = [float(np.abs(a.numpy() - np.asarray(b)).max()) for a, b in ((tm, mm), (tv, mv)) if a is not None]
-        scale = float(max(np.abs(a.numpy()).max() for a in (tm, tv) if a is not None))
+        diffs = [_max_abs(a.numpy() - np.asarray(b)) for a, b in ((tm, mm), (tv, mv)) if a is not None]
+        scale = max(_max_abs(a.numpy()) for a in (tm, tv) if a is not None)
         return VerifyReport("statistics", tuple(tv.shape), max(diffs), scale, time.perf_counter() - start)
     tmodel = rae_torch.load_model(path, config)
     mmodel = rae_mlx.load_model(path, config, dtype="float32")
@@ -110,8 +131,12 @@ def verify(path: str | Path, config: Any = None, batch: int = 2, seed: int = 0) 
     what, inp = inputs_for(config, batch, seed)
     a = _run_torch(tmodel, config, inp)
     b = _run_mlx(mmodel, config, inp)
-    return VerifyReport(what, a.shape, float(np.abs(a - b).max()), float(np.abs(a).max()),
-                        time.perf_counter() - start)
+    return VerifyReport(what, a.shape, _max_abs(a - b), max(_max_abs(a), _max_abs(b)), time.perf_counter() - start)
+
+
+def _max_abs(x: np.ndarray) -> float:
+    """max |x|, NaN if any element is NaN (np.max propagates NaN; an Inf stays Inf)."""
+    return float(np.max(np.abs(x), initial=0.0))
 
 
 def _is_stats_folder(path: Path) -> bool:

@@ -3,7 +3,8 @@
 Accepted inputs: torch zip pickles (`model.pt`, `stat.pt`, `stage2_model.pt`, training checkpoints),
 read by rae_convert.torch_pickle's allow-list unpickler (never runs code, needs no torch); safetensors
 files (HF encoder folders, official / converted weights in torch or MLX layout, quantized MLX weights);
-and model folders (`config.json` + `model.safetensors`, ours or HF's). Keys are matched against
+model folders (`config.json` + `model.safetensors`, ours or HF's); and diffusers AutoencoderRAE folders
+(the whole RAE, or one part of it: rae_convert.diffusers, no conversion needed). Keys are matched against
 rae_spec's manifest with the same rules and messages as rae_torch.checkpoint; conv kernels are moved to
 MLX's OHWI layout through rae_convert.layout's table.
 """
@@ -19,11 +20,27 @@ import mlx.core as mx
 import numpy as np
 from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
+from rae_convert import diffusers
 from rae_convert.layout import change_layout, layout_plan
 
-from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, from_json
+from rae_spec.configs import (
+    DecoderConfig,
+    DiTDHConfig,
+    EncoderConfig,
+    LightningDiTConfig,
+    RAEConfig,
+    StatsConfig,
+    from_json,
+)
 from rae_spec.hf import load_encoder_config
-from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
+from rae_spec.state_dict import (
+    CheckpointError,
+    check_file_size,
+    check_stats,
+    match_state_dict,
+    numpy_finite,
+    unwrap_state_dict,
+)
 
 # Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles,
 # the random Fourier frequencies of the time embedding).
@@ -49,9 +66,12 @@ def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
         from rae_convert.safetensors_io import SafetensorsError, read_header
 
         try:
-            read_header(path)  # a clear message for truncated files before MLX reads them
+            read_header(path)  # every entry checked against the file (and a clear word on dtypes) first
+        except SafetensorsError as e:
+            raise CheckpointError(str(e)) from e
+        try:
             arrays, metadata = mx.load(str(path), return_metadata=True)
-        except (SafetensorsError, RuntimeError, ValueError, OSError) as e:
+        except (RuntimeError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
         return arrays, metadata or {}
     from rae_convert.torch_pickle import TorchPickleError, UnsafeGlobalError, load
@@ -106,10 +126,23 @@ def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
 def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
               layout: str = "torch") -> nn.Module:
     """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it."""
-    plan = layout_plan(config)
-    shapes = {k: e.shape(layout) for k, e in plan.items()}
-    tensors = match_state_dict(sd, config, path, shapes=shapes)
-    tensors = change_layout(tensors, config, layout, "mlx")
+    return _load_matched(module, _match(sd, config, path, layout))
+
+
+def _finite(a: Any) -> bool:
+    if isinstance(a, mx.array):
+        return bool(mx.all(mx.isfinite(a)).item())
+    return numpy_finite(a)
+
+
+def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> dict[str, Any]:
+    """The tensors for `config` (keys, shapes, dtypes and finite values checked) in MLX layout."""
+    shapes = {k: e.shape(layout) for k, e in layout_plan(config).items()}
+    tensors = match_state_dict(sd, config, path, shapes=shapes, finite=_finite)
+    return change_layout(tensors, config, layout, "mlx")
+
+
+def _load_matched(module: nn.Module, tensors: dict[str, Any]) -> nn.Module:
     current = dict(tree_flatten(module.parameters()))
     weights = []
     for k, v in tensors.items():
@@ -134,10 +167,18 @@ def _folder_config(folder: Path) -> Any:
     raw = json.loads(cfg_file.read_text())
     if "type" in raw:
         return from_json(cfg_file.read_text())
-    if raw.get("_class_name") == "AutoencoderRAE":
-        raise CheckpointError(f"{folder} is a diffusers AutoencoderRAE folder; convert it first "
-                              "(rae_convert.convert_file) to get an RAE model folder")
     return load_encoder_config(folder)
+
+
+def _load_diffusers(path: Path, config: Any, dtype: Any) -> nn.Module:
+    found = diffusers.read(path, config)
+    if isinstance(found.config, StatsConfig):
+        raise CheckpointError(f"{path}: latent statistics are not a model; read them with load_stats")
+    tensors = _match(found.tensors, found.config, found.weights, "torch")  # checked before allocating
+    module = _load_matched(build_model(found.config), tensors)
+    if isinstance(found.config, RAEConfig) and found.stats:
+        module.set_stats(*_mean_var(found.stats, found.weights, found.config.latent_shape))
+    return cast_model(module, dtype).eval()
 
 
 def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Module:
@@ -146,8 +187,13 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
     as quantized layers. Returns the module in eval mode, in `dtype` (float32 / float16 / bfloat16; by
     default float32, or the file's own half precision for converted half-precision folders).
 
+    A diffusers AutoencoderRAE folder (or its weights file) gives the whole RAE, with its statistics, or the
+    part `config` names (encoder or decoder); its config.json is checked against `config`.
+
     `rae_mlx.load_model("stage2_model.pt", get_model("dit-dh-xl-256").config)` works without torch."""
     path = Path(path)
+    if diffusers.folder_of(path) is not None:
+        return _load_diffusers(path, config, dtype)
     folder = path if path.is_dir() else None
     if folder is not None:
         config = config if config is not None else _folder_config(folder)
@@ -155,14 +201,15 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
     obj, metadata = read_checkpoint(path)
-    module = build_model(config)
+    check_file_size(path, config)  # before a quantized model is built (those are matched after building)
     quant = metadata.get("quantization", "none")
     if quant not in ("", "none"):
-        from .quantize import load_quantized_weights
+        from .quantize import load_quantized_weights, parse_quantization
 
-        load_quantized_weights(module, obj, config, json.loads(quant), path)
-    else:
-        load_into(module, unwrap_state_dict(obj, path), config, path, layout=metadata.get("layout", "torch"))
+        module = load_quantized_weights(build_model(config), obj, config, parse_quantization(quant, path), path)
+    else:  # keys, shapes and values are checked before the model is allocated
+        tensors = _match(unwrap_state_dict(obj, path), config, path, metadata.get("layout", "torch"))
+        module = _load_matched(build_model(config), tensors)
     if folder is not None and isinstance(config, RAEConfig) and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
     if dtype is None and metadata.get("dtype") in ("float16", "bfloat16"):
@@ -173,12 +220,22 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
 
 def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
                ) -> tuple[mx.array | None, mx.array | None]:
-    """(mean, var) from a stat.pt dict, a safetensors file or a converted stats folder; either may be
-    absent (DINOv2-B has no mean). Arrays are reshaped to (C, H, W) after checking the element count."""
+    """(mean, var) from a stat.pt dict, a safetensors file, a converted stats or RAE folder, or a diffusers
+    AutoencoderRAE folder; either may be absent (DINOv2-B has no mean). Arrays are reshaped to (C, H, W)
+    after checking the element count."""
     path = Path(path)
-    if path.is_dir():
-        path = _weights_file(path)
-    obj, _ = read_checkpoint(path)
+    if diffusers.folder_of(path) is not None:
+        obj, _ = diffusers.read_stats(path)
+        if not obj:
+            raise CheckpointError(f"{path} carries no latent statistics")
+    else:
+        if path.is_dir():
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+        obj, _ = read_checkpoint(path)
+    return _mean_var(obj, path, shape)
+
+
+def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None) -> tuple[mx.array | None, mx.array | None]:
     if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
@@ -189,6 +246,7 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
         if value is not None:
             if not hasattr(value, "shape"):
                 raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
+            check_stats({name: value}, path, finite=_finite)
             value = mx.array(np.asarray(value, dtype=np.float32)) if not isinstance(value, mx.array) else value
             value = value.astype(mx.float32)
             if shape is not None:

@@ -112,12 +112,12 @@ def generate_from_folder(folder: str | Path, labels: Iterable[int], *, seed: int
     """`generate` for a pipeline folder (pipeline.json + dit/ decoder/ [guide/] stats.safetensors, as training
     exports it). The encoder is never touched. `overrides` replace generate's arguments (sampler, guidance,
     free_dit, decode_batch_size, ...)."""
-    from rae_spec.configs import PipelineConfig, from_json
+    from rae_spec.configs import PipelineConfig
 
     from .checkpoint import load_model, load_stats
 
     folder = Path(folder)
-    spec = from_json((folder / "pipeline.json").read_text(), PipelineConfig)
+    spec = PipelineConfig.load(folder)
     stats = load_stats(folder / spec.stats) if spec.stats else (None, None)
     kwargs = dict(sampler=spec.sampler, shift=spec.transport.time_dist_shift, guidance=spec.guidance,
                   guide=(lambda: load_model(folder / spec.guide, dtype=dtype)) if spec.guide else None,

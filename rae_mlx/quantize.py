@@ -90,9 +90,23 @@ def save_model(model: nn.Module, folder: str | Path, config: Any, provenance: di
     return atomic_write(folder / "model.safetensors", write)
 
 
+def parse_quantization(text: str, path: str | Path = "<checkpoint>") -> dict[str, Any]:
+    """The quantization recorded in a file's metadata, checked (it comes from the file, so it is input)."""
+    try:
+        quant = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(f"{path}: its quantization metadata is not valid JSON") from e
+    if not (isinstance(quant, dict) and quant.get("bits") in BITS and quant.get("group_size") in (32, 64, 128)
+            and quant.get("mode", "affine") in ("affine", "mxfp4")
+            and isinstance(quant.get("layers", []), list) and all(isinstance(x, str) for x in quant.get("layers", []))):
+        raise CheckpointError(f"{path}: unsupported quantization metadata {text[:120]!r}")
+    return quant
+
+
 def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], config: Any, quant: dict[str, Any],
                            path: str | Path = "<checkpoint>") -> nn.Module:
-    """Rebuild the recorded quantized layers of a fresh `module`, then load the packed weights strictly."""
+    """Rebuild the recorded quantized layers of a fresh `module`, then load the packed weights strictly
+    (names, shapes and dtypes as the rebuilt layers hold them; floating values finite)."""
     layers = set(quant.get("layers", ()))
     nn.quantize(module, group_size=quant["group_size"], bits=quant["bits"], mode=quant.get("mode", "affine"),
                 class_predicate=lambda p, m: p in layers)
@@ -105,7 +119,18 @@ def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], confi
         raise CheckpointError(f"{path} does not match a {quant['bits']}-bit quantized {type(config).__name__}: "
                               f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected "
                               f"(e.g. {unexpected[:3]}), {len(mismatched)} shape mismatches (e.g. {mismatched[:2]})")
-    module.update(tree_unflatten(list(arrays.items())))
+    current = dict(tree_flatten(module.parameters()))
+    wrong = [f"{k} {str(arrays[k].dtype).split('.')[-1]}" for k in expected
+             if mx.issubdtype(arrays[k].dtype, mx.floating) != mx.issubdtype(current[k].dtype, mx.floating)]
+    if wrong:
+        raise CheckpointError(f"{path}: {len(wrong)} tensors have the wrong kind of dtype for quantized weights "
+                              f"(first: {', '.join(wrong[:5])}) (unsupported dtype)")
+    nonfinite = [k for k in expected if mx.issubdtype(arrays[k].dtype, mx.floating)
+                 and not mx.all(mx.isfinite(arrays[k])).item()]
+    if nonfinite:
+        raise CheckpointError(f"{path}: {len(nonfinite)} tensors hold NaN or Inf values (first: "
+                              f"{', '.join(nonfinite[:5])}); the file is damaged")
+    module.update(tree_unflatten([(k, arrays[k]) for k in expected]))
     module.__dict__["_quantization"] = dict(quant)
     mx.eval(module.parameters())
     return module

@@ -7,8 +7,8 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
-from rae_spec.configs import TransportConfig, parse_time_dist
-from rae_spec.schedule import shift_time, time_from_uniform
+from rae_spec.configs import TransportConfig
+from rae_spec.schedule import time_from_uniform
 
 from .layers import as_array
 
@@ -18,10 +18,6 @@ class Transport:
         """`shift` overrides sqrt(shift_dim / shift_base) when a caller knows alpha directly."""
         self.config = config
         self.shift = config.time_dist_shift if shift is None else float(shift)
-        self.kind, self.mu, self.sigma = parse_time_dist(config.time_dist_type)
-
-    def shift_time(self, u) -> mx.array:
-        return mx.array(shift_time(np.asarray(u), self.shift))
 
     def time_from_uniform(self, U) -> mx.array:
         """Uniform draws in [0, 1) -> shifted training times (float32)."""
@@ -39,13 +35,16 @@ class Transport:
         tt = t.reshape(-1, *([1] * (data.ndim - 1))).astype(data.dtype)
         return (1 - tt) * data + tt * noise, noise - data
 
-    def loss(self, model, data, labels, noise=None, uniforms=None) -> dict[str, mx.array]:
-        """Per-sample MSE over (C, H, W); pass `noise` / `uniforms` to inject the draws."""
+    def loss(self, model, data, labels, noise=None, uniforms=None, force_drop_ids=None) -> dict[str, mx.array]:
+        """Per-sample MSE over (C, H, W), computed in float32. `noise` / `uniforms` inject the draws (else
+        mx.random and a fresh numpy generator); `force_drop_ids` (1 = null label) reaches the label embedder."""
         data = as_array(data)
         noise = mx.random.normal(data.shape) if noise is None else as_array(noise)
         t = self.sample_time(data.shape[0]) if uniforms is None else self.time_from_uniform(uniforms)
         xt, ut = self.interpolate(t, noise, data)
-        pred = model(xt, t, as_array(labels))
+        labels = as_array(labels)
+        pred = model(xt, t, labels) if force_drop_ids is None else model(xt, t, labels,
+                                                                         force_drop_ids=as_array(force_drop_ids))
         err = (pred.astype(mx.float32) - ut.astype(mx.float32)) ** 2
         loss = err.mean(axis=tuple(range(1, data.ndim)))
         return {"loss": loss, "pred": pred, "t": t, "xt": xt}

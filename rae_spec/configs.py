@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -27,6 +29,94 @@ class ConfigError(ValueError):
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
+
+
+# Bounds on sizes, by field name, far above any model of this family: a config file (a config.json beside
+# downloaded weights, a forged record) must not be able to ask for a model that takes hours to describe or
+# terabytes to build. Integer fields elsewhere must be >= 0.
+SIZE_LIMITS: dict[str, tuple[int, int]] = {
+    "hidden_size": (1, 1 << 16), "intermediate_size": (1, 1 << 18), "latent_dim": (1, 1 << 16),
+    "in_channels": (1, 1 << 16), "channels": (1, 1 << 16), "num_layers": (1, 1024), "depth": (1, 1024),
+    "num_heads": (1, 1024), "patch_size": (1, 1024), "image_size": (1, 1 << 14), "input_size": (1, 4096),
+    "encoder_input_size": (1, 1 << 14), "grid_size": (1, 4096), "num_patches": (1, 1 << 20),
+    "num_channels": (1, 64), "num_classes": (1, 1 << 20), "num_register_tokens": (0, 64),
+    "num_steps": (0, 100_000), "time_dist_shift_dim": (1, 1 << 40), "time_dist_shift_base": (1, 1 << 40),
+}
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple:
+        return "a list of " + (f"{_describe(args[0])}s" if args[-1] is Ellipsis else
+                               f"{len(args)} {_describe(args[0])}s")
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    return {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
+            type(None): "null"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """`value` as the type `hint` names (ints from integral floats, tuples from lists), or a ConfigError."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    bad = ConfigError(f"{name} must be {_describe(hint)}, got {value!r:.80}")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is not type(None):
+                try:
+                    return _coerce(value, a, name)
+                except ConfigError:
+                    pass
+        raise bad
+    if origin is Literal:  # the value itself is checked by each config, with its own message
+        if isinstance(value, str):
+            return value
+        raise bad
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or (args[-1] is not Ellipsis and len(value) != len(args)):
+            raise bad
+        kinds = [args[0]] * len(value) if args[-1] is Ellipsis else args
+        return tuple(_coerce(v, a, name) for v, a in zip(value, kinds, strict=True))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad
+        if hint is float:
+            return float(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise bad
+        value = int(value)
+        lo, hi = SIZE_LIMITS.get(name.rsplit(".", 1)[-1], (0, 1 << 62))
+        _check(lo <= value <= hi, f"{name} must be in [{lo}, {hi}], got {value}")
+        return value
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and not isinstance(value, hint):
+        raise bad
+    return value
+
+
+def _validate(config: Any) -> None:
+    """Check (and normalize) every field against its type hint: numbers finite and within SIZE_LIMITS,
+    literals among their choices. Runs first in every config's __post_init__, so configs built from files,
+    records, YAML or the command line are all held to it."""
+    cls = type(config)
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        new = _coerce(value, _HINTS[cls][f.name], f"{cls.__name__}.{f.name}")
+        if new is not value:
+            object.__setattr__(config, f.name, new)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -60,6 +150,7 @@ class EncoderConfig:
     hf_repo: str | None = None
 
     def __post_init__(self) -> None:
+        _validate(self)
         record = self.record
         object.__setattr__(self, "kind", record.kind)  # an alias is stored under the kind's own name
         _check(self.hidden_size % self.num_heads == 0, "encoder hidden_size must be divisible by num_heads")
@@ -106,7 +197,9 @@ class DecoderConfig:
     hidden_act: Literal["gelu", "gelu_tanh"] = "gelu"
 
     def __post_init__(self) -> None:
+        _validate(self)
         _check(self.hidden_size % self.num_heads == 0, "decoder hidden_size must be divisible by num_heads")
+        _check(self.hidden_act in ("gelu", "gelu_tanh"), "decoder hidden_act must be 'gelu' or 'gelu_tanh'")
         side = math.isqrt(self.num_patches)
         _check(side * side == self.num_patches, f"decoder num_patches must be a square, got {self.num_patches}")
 
@@ -150,6 +243,7 @@ class RAEConfig:
     reshape_to_2d: bool = True
 
     def __post_init__(self) -> None:
+        _validate(self)
         _check(self.encoder_input_size % self.encoder.patch_size == 0,
                f"encoder_input_size {self.encoder_input_size} must be a multiple of the encoder patch "
                f"size {self.encoder.patch_size}")
@@ -181,11 +275,9 @@ class RAEConfig:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _pair(v: Any) -> tuple[int, int]:
-    if isinstance(v, (list, tuple)):
-        _check(len(v) == 2, f"expected a pair [encoder, head], got {v!r}")
-        return (int(v[0]), int(v[1]))
-    return (int(v), int(v))
+def _pair(v: Any) -> Any:
+    """A pair [encoder, head] given as one number means the same for both (checked by _validate)."""
+    return v if isinstance(v, (list, tuple)) else (v, v)
 
 
 @dataclass(frozen=True)
@@ -213,7 +305,8 @@ class DiTDHConfig:
         object.__setattr__(self, "hidden_size", _pair(self.hidden_size))
         object.__setattr__(self, "depth", _pair(self.depth))
         object.__setattr__(self, "num_heads", _pair(self.num_heads))
-        object.__setattr__(self, "mlp_ratio", float(self.mlp_ratio))
+        _validate(self)
+        _check(0 < self.mlp_ratio <= 64, f"mlp_ratio must be in (0, 64], got {self.mlp_ratio}")
         _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
         for width, heads in zip(self.hidden_size, self.num_heads, strict=True):
             _check(width % heads == 0, f"width {width} is not divisible by {heads} heads")
@@ -261,7 +354,8 @@ class LightningDiTConfig:
     wo_shift: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mlp_ratio", float(self.mlp_ratio))
+        _validate(self)
+        _check(0 < self.mlp_ratio <= 64, f"mlp_ratio must be in (0, 64], got {self.mlp_ratio}")
         _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
         _check(self.hidden_size % self.num_heads == 0, "hidden_size must be divisible by num_heads")
         if self.use_rope:
@@ -297,6 +391,9 @@ class StatsConfig:
     grid_size: int = 16
     has_mean: bool = False
 
+    def __post_init__(self) -> None:
+        _validate(self)
+
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.channels, self.grid_size, self.grid_size)
@@ -321,6 +418,7 @@ class TransportConfig:
     sample_eps: float = 0.0
 
     def __post_init__(self) -> None:
+        _validate(self)
         _check(self.path_type == "Linear", f"only the Linear path is supported, got {self.path_type!r}")
         _check(self.prediction == "velocity", f"only velocity prediction is supported, got {self.prediction!r}")
         parse_time_dist(self.time_dist_type)
@@ -361,6 +459,7 @@ class SamplerConfig:
     diffusion_norm: float = 1.0
 
     def __post_init__(self) -> None:
+        _validate(self)
         from .samplers import MODES, method
 
         _check(self.mode in MODES, f"sampler mode must be 'ode' or 'sde', got {self.mode!r}")
@@ -388,6 +487,7 @@ class GuidanceConfig:
     t_max: float = 1.0
 
     def __post_init__(self) -> None:
+        _validate(self)
         _check(self.method in ("none", "cfg", "autoguidance"),
                f"guidance method must be none, cfg or autoguidance, got {self.method!r}")
         _check(self.t_min < self.t_max, f"guidance interval needs t_min < t_max, got ({self.t_min}, {self.t_max})")
@@ -432,9 +532,27 @@ class PipelineConfig:
     provenance: str = ""
 
     def __post_init__(self) -> None:
+        _validate(self)
         _check(bool(self.dit) and bool(self.decoder), "a pipeline needs a dit and a decoder folder")
         _check(self.guidance.method != "autoguidance" or self.guide is not None,
                "autoguidance needs a guide model folder ('guide')")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PipelineConfig:
+        """The `pipeline.json` of `folder` (the one reader of that file). Unknown fields are errors."""
+        path = Path(folder) / PIPELINE_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path} is not readable JSON: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a JSON object (a PipelineConfig)")
+        try:
+            return from_dict(data, cls)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from e
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{path} is not a valid pipeline: {' '.join(str(e).split())}") from e
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -466,11 +584,13 @@ def _to_plain(v: Any) -> Any:
 
 def from_dict(d: dict[str, Any], cls: type | None = None) -> Any:
     """Inverse of `to_dict`. Unknown keys are an error (they usually mean a typo or a newer format)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"a config must be a JSON object, got {type(d).__name__}")
     d = dict(d)
     tag = d.pop("type", None)
     if cls is None:
-        if tag not in CONFIG_TYPES:
-            raise ConfigError(f"unknown config type {tag!r}; known: {sorted(CONFIG_TYPES)}")
+        if not isinstance(tag, str) or tag not in CONFIG_TYPES:
+            raise ConfigError(f"unknown config type {tag!r:.60}; known: {sorted(CONFIG_TYPES)}")
         cls = CONFIG_TYPES[tag]
     elif tag is not None and tag != cls.__name__:
         raise ConfigError(f"expected a {cls.__name__} config, got {tag}")
@@ -495,4 +615,8 @@ def to_json(config: Any, indent: int = 2) -> str:
 
 
 def from_json(text: str, cls: type | None = None) -> Any:
-    return from_dict(json.loads(text), cls)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, or nesting deeper than Python's stack
+        raise ConfigError(f"not valid JSON: {' '.join(str(e).split())[:200]}") from e
+    return from_dict(data, cls)

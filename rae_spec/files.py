@@ -1,9 +1,16 @@
-"""Atomic file writes, shared by every writer in the project: a temporary file in the destination folder,
-flushed to disk, then os.replace.
+"""Output files, shared by every writer in the project: where they may go, and how they are written.
 
-A reader (or a Ctrl-C, or a SIGTERM) never sees a half-written image, checkpoint or metadata file: either
-the old file (or nothing) is there, or the complete new one. Temporary files are removed on any exception,
-KeyboardInterrupt included.
+Where (`check_output`, `check_output_folder`, called by every command before any compute): an output must
+not be a folder (or, for a folder output, a file), its parent must be a folder we can write in (probed, so
+a read-only disk or a missing permission fails in the first second, not after sampling), and an existing
+file is never replaced unless the user passed --overwrite, or the command says the file is its own earlier
+output that it would write again (a `rae sample` PNG of the same job). Folder outputs (a converted model,
+an exported pipeline) are refused when they exist and hold files, unless --overwrite.
+
+How (`atomic_path`, `atomic_write`): a temporary file in the destination folder, flushed to disk, then
+os.replace. A reader (or a Ctrl-C, or a SIGTERM) never sees a half-written image, checkpoint or metadata
+file: either the old file (or nothing) is there, or the complete new one. Temporary files are removed on
+any exception, KeyboardInterrupt included. OS errors (disk full, read-only, permission) name the target.
 """
 
 from __future__ import annotations
@@ -15,12 +22,76 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
+class OutputError(ValueError):
+    """An output path cannot be written, or writing it would replace something the user did not ask to
+    replace. The message names the path and what to do."""
+
+
+OVERWRITE_HINT = "pass --overwrite to replace it"
+
+
+def _named(e: OSError, path: Path) -> OSError:
+    """The same OS error, naming `path` (errors from write() or a temp file name the wrong thing or nothing)."""
+    out = OSError(e.errno, e.strerror or str(e), str(path))
+    out.__cause__ = e
+    return out
+
+
+def _writable_parent(path: Path, what: str) -> None:
+    """The nearest existing ancestor of `path` must be a folder in which we can create files."""
+    parent = path.parent
+    while not parent.exists():
+        if parent.is_symlink():  # a dangling link
+            raise OutputError(f"cannot write the {what} {path}: {parent} is a broken link")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write the {what} {path}: {parent} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".rae-probe-", dir=parent)
+    except OSError as e:
+        raise OutputError(f"cannot write the {what} {path}: {e.strerror or e} in {parent}") from e
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output(path: str | Path, *, overwrite: bool = False, replaceable: Callable[[Path], bool] | None = None,
+                 what: str = "output file") -> Path:
+    """Check, before any work, that the file `path` can be written: not a folder (a name ending in '/'
+    counts), in a writable place, and not an existing file unless `overwrite` or `replaceable(path)`."""
+    text = os.fspath(path)
+    path = Path(path).expanduser()
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        raise OutputError(f"the {what} {text} is a folder; give a file name inside it")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise OutputError(f"the {what} {path} exists and is not a regular file")
+        if not overwrite and not (replaceable is not None and replaceable(path)):
+            raise OutputError(f"the {what} {path} already exists; {OVERWRITE_HINT}")
+    _writable_parent(path, what)
+    return path
+
+
+def check_output_folder(path: str | Path, *, overwrite: bool = False, what: str = "output folder") -> Path:
+    """Check, before any work, that the folder `path` can be written: not a file, in a writable place,
+    and not an existing folder with files in it unless `overwrite`."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"the {what} {path} exists and is a file, not a folder")
+    if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()) and not overwrite:
+        raise OutputError(f"the {what} {path} already exists and holds files; {OVERWRITE_HINT}")
+    _writable_parent(path / "x", what)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it replaces `path`, on failure it is deleted."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _named(e, path) from e
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -29,6 +100,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp_path, path)
+    except OSError as e:
+        if e.filename is not None and Path(e.filename) == path:
+            raise
+        raise _named(e, path) from e
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

@@ -10,6 +10,10 @@ from typing import Any
 from .configs import ConfigError, DecoderConfig, EncoderConfig
 from .encoders import kind_of_model_type
 
+# The weights file of a diffusers model folder; beside it, config.json. For an `AutoencoderRAE` (the
+# nyu-visionx/RAE-* repos) it holds the whole RAE: encoder, decoder and latent statistics (rae_convert.diffusers).
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+
 # HF activation names -> EncoderConfig.hidden_act
 HF_ACTIVATIONS = {"gelu": "gelu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_fast": "gelu_tanh"}
 

@@ -3,11 +3,15 @@ the hub, and the config that its tensors must match.
 
 Paths inside `nyu-visionx/RAE-collections` are those the reference configs reference (reference-spec
 §4.1). Entries marked `verified=False` come from issue threads or ports, not from the configs.
+
+The same RAEs (and DINOv2-S and DINOv2-L ones) are also released in diffusers' format, one repo each
+(`DIFFUSERS_RAES`): each repo is one autoencoder preset whose encoder, decoder and stats model presets
+(`<name>.encoder`, `.decoder`, `.stats`) are parts of its single file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from .configs import (
     TransportConfig,
     vit_decoder,
 )
+from .hf import DIFFUSERS_WEIGHTS
 
 RAE_REPO = "nyu-visionx/RAE-collections"
 
@@ -33,8 +38,10 @@ class ModelPreset:
     """One released file (or HF model repo) and the config it holds.
 
     kind: encoder | decoder | stats | dit. `filename` is None for an HF encoder repo, whose
-    `config.json` + `model.safetensors` are fetched together. `local` (with repo "local") is a path
-    inside this package for models that ship with it; `local_path` resolves it.
+    `config.json` + `model.safetensors` are fetched together, and DIFFUSERS_WEIGHTS for one part (the
+    kind) of a whole RAE in a diffusers AutoencoderRAE repo, whose config.json comes with it and is checked
+    against `config` when loading. `local` (with repo "local") is a path inside this package for models
+    that ship with it; `local_path` resolves it.
     """
 
     name: str
@@ -48,9 +55,34 @@ class ModelPreset:
 
     @property
     def files(self) -> tuple[str, ...]:
-        if self.filename is not None:
-            return (self.filename,)
-        return ("config.json", "model.safetensors")
+        """Every file the model needs, the one holding its tensors last."""
+        if self.filename is None:
+            return ("config.json", "model.safetensors")
+        if self.filename == DIFFUSERS_WEIGHTS:
+            return ("config.json", DIFFUSERS_WEIGHTS)
+        return (self.filename,)
+
+    @property
+    def diffusers(self) -> bool:
+        """Part of a whole RAE saved by diffusers (the file also holds the other parts)."""
+        return self.filename == DIFFUSERS_WEIGHTS
+
+
+@dataclass(frozen=True)
+class AutoencoderPreset:
+    """An RAE usable for reconstruction: its encoder, decoder and stats model presets, and the input size.
+
+    `source` says where the files come from and, for an RAE released both in nyu-visionx/RAE-collections and
+    in a diffusers repo, why this preset reads that one.
+    """
+
+    name: str
+    encoder: str
+    decoder: str
+    stats: str | None
+    encoder_input_size: int
+    description: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,6 +153,41 @@ DITDH_XL = dict(hidden_size=(1152, 2048), depth=(28, 2), num_heads=(16, 16))
 DITDH_S = dict(hidden_size=(384, 2048), depth=(12, 2), num_heads=(6, 16))
 
 
+# ------------------------------------------------------------------------------------------- diffusers repos
+# The RAEs released in diffusers' AutoencoderRAE format (the repos diffusers' AutoencoderRAE documentation lists
+# [X]): config.json + diffusion_pytorch_model.safetensors holding encoder, ViT-XL decoder (trained with noise tau
+# 0.8: "n08") and latent statistics. name: (repo, encoder, encoder input size, statistics carry a mean,
+# description). What each repo's config.json says is unverified [U] (the hub was not reachable): every load
+# checks it against these configs and names the fields that differ. DINOv2-B's statistics have no mean [C]; for
+# the others a file without one is read as mean 0 (the reference's rule), so either reading loads.
+# The same RAE from nyu-visionx/RAE-collections is the preset without "-diffusers" (see AUTOENCODERS).
+
+DIFFUSERS_RAES: dict[str, tuple[str, EncoderConfig, int, bool, str]] = {
+    "dinov2-b-diffusers": ("nyu-visionx/RAE-dinov2-wReg-base-ViTXL-n08", DINOV2_B, 224, False,
+                           "DINOv2-B RAE, ViT-XL decoder, 256 px"),
+    "dinov2-b-512-diffusers": ("nyu-visionx/RAE-dinov2-wReg-base-ViTXL-n08-i512", DINOV2_B, 448, False,
+                               "DINOv2-B RAE, ViT-XL decoder, 512 px"),
+    "dinov2-s": ("nyu-visionx/RAE-dinov2-wReg-small-ViTXL-n08", DINOV2_S, 224, True,
+                 "DINOv2-S RAE (384-channel latents), ViT-XL decoder, 256 px"),
+    "dinov2-l": ("nyu-visionx/RAE-dinov2-wReg-large-ViTXL-n08", DINOV2_L, 224, True,
+                 "DINOv2-L RAE (1024-channel latents), ViT-XL decoder, 256 px"),
+    "siglip2-b-diffusers": ("nyu-visionx/RAE-siglip2-base-p16-i256-ViTXL-n08", SIGLIP2_B, 256, True,
+                            "SigLIP2-B RAE, ViT-XL decoder, 256 px"),
+    "mae-b-diffusers": ("nyu-visionx/RAE-mae-base-p16-ViTXL-n08", MAE_B, 256, True,
+                        "MAE-B RAE, ViT-XL decoder, 256 px"),
+}
+DIFFUSERS_PARTS = ("encoder", "decoder", "stats")
+
+
+def diffusers_rae(name: str) -> RAEConfig:
+    """The RAEConfig of a diffusers repo preset: its encoder (read from the repo's file, so no `hf_repo`) and
+    the ViT-XL decoder with 16-pixel patches fitted to the encoder's token grid."""
+    _, encoder, size, _, _ = DIFFUSERS_RAES[name]
+    grid = size // encoder.patch_size
+    decoder = vit_decoder("XL", encoder.hidden_size, grid * grid)
+    return RAEConfig(encoder=replace(encoder, hf_repo=None), decoder=decoder, encoder_input_size=size)
+
+
 def _models() -> dict[str, ModelPreset]:
     presets: list[ModelPreset] = []
 
@@ -171,6 +238,13 @@ def _models() -> dict[str, ModelPreset]:
     local("digits-demo-stats", "stats", StatsConfig(32, 4, True), "stats.safetensors",
           "latent mean/var of the digits demo")
     local("digits-demo-dit", "dit", DIGITS_DIT, "dit", "DiT^DH of the digits demo (10 classes)")
+
+    for name, (repo, _, _, has_mean, desc) in DIFFUSERS_RAES.items():
+        rae = diffusers_rae(name)
+        stats_cfg = StatsConfig(rae.encoder.hidden_size, rae.latent_grid, has_mean)
+        for part, cfg in zip(DIFFUSERS_PARTS, (rae.encoder, rae.decoder, stats_cfg), strict=True):
+            presets.append(ModelPreset(f"{name}.{part}", part, cfg, repo, DIFFUSERS_WEIGHTS,
+                                       f"{part} of the {desc} (part of the diffusers repo's one file)"))
 
     d = "DiTs/Dinov2/wReg_base"
     dit("dit-dh-xl-256", f"{d}/ImageNet256/DiTDH-XL/stage2_model.pt", DITDH_XL, 16,
@@ -223,13 +297,47 @@ def _pipelines() -> dict[str, PipelinePreset]:
 PIPELINES: dict[str, PipelinePreset] = _pipelines()
 DEFAULT_PIPELINE = "dit-dh-xl-256-ag"
 
-# RAE autoencoders usable for reconstruction: (encoder, decoder, stats, encoder input size).
-AUTOENCODERS: dict[str, tuple[str, str, str, int]] = {
-    "dinov2-b": ("dinov2-b-reg", "decoder-dinov2-b-xl-256", "stats-dinov2-b-256", 224),
-    "dinov2-b-512": ("dinov2-b-reg", "decoder-dinov2-b-xl-512", "stats-dinov2-b-512", 448),
-    "siglip2-b": ("siglip2-b", "decoder-siglip2-b-xl-256", "stats-siglip2-b-256", 256),
-    "mae-b": ("mae-b", "decoder-mae-b-xl-256", "stats-mae-b-256", 256),
-}
+
+
+def _autoencoders() -> dict[str, AutoencoderPreset]:
+    def shared(decoder: str) -> bool:
+        return any(p.decoder == decoder for p in PIPELINES.values())
+
+    def original(name: str, encoder: str, decoder: str, stats: str, size: int, desc: str) -> AutoencoderPreset:
+        why = ("the sampling pipelines load this decoder and these statistics, so after `rae download` reconstruction "
+               "only adds the encoder; " if shared(decoder) else "")
+        source = (f"nyu-visionx/RAE-collections (decoder, stat.pt) and {MODELS[encoder].repo} (encoder): the original "
+                  f"files. Also released in diffusers' format as {name}-diffusers; this preset reads the originals "
+                  f"because {why}stat.pt holds the variance exactly, where the diffusers file stores sqrt(var + 1e-5)")
+        return AutoencoderPreset(name, encoder, decoder, stats, size, desc, source)
+
+    items = [
+        original("dinov2-b", "dinov2-b-reg", "decoder-dinov2-b-xl-256", "stats-dinov2-b-256", 224,
+                 "DINOv2-B RAE, ViT-XL decoder, 256 px (the default)"),
+        original("dinov2-b-512", "dinov2-b-reg", "decoder-dinov2-b-xl-512", "stats-dinov2-b-512", 448,
+                 "DINOv2-B RAE, ViT-XL decoder, 512 px"),
+        original("siglip2-b", "siglip2-b", "decoder-siglip2-b-xl-256", "stats-siglip2-b-256", 256,
+                 "SigLIP2-B RAE, ViT-XL decoder, 256 px"),
+        original("mae-b", "mae-b", "decoder-mae-b-xl-256", "stats-mae-b-256", 256, "MAE-B RAE, ViT-XL decoder, 256 px"),
+    ]
+    twins = {f"{a.name}-diffusers": a for a in items}
+    for name, (repo, _, size, _, desc) in DIFFUSERS_RAES.items():
+        one_file = f"{repo} in diffusers' format: encoder, decoder and statistics in one file"
+        if name in twins:
+            twin = twins[name]
+            why = (f"the same RAE from the original files is {twin.name}"
+                   + (" (whose decoder and statistics the sampling pipelines use)" if shared(twin.decoder) else "")
+                   + "; this one is a single download with no separate encoder repo")
+        else:
+            why = ("its only source: the path of this decoder inside nyu-visionx/RAE-collections is not verified "
+                   "(reference-spec 4.1)")
+        items.append(AutoencoderPreset(name, f"{name}.encoder", f"{name}.decoder", f"{name}.stats", size, desc,
+                                       f"{one_file}; {why}"))
+    return {a.name: a for a in items}
+
+
+# RAE autoencoders usable for reconstruction (`rae reconstruct --autoencoder NAME`).
+AUTOENCODERS: dict[str, AutoencoderPreset] = _autoencoders()
 
 
 def local_path(name: str) -> Path | None:

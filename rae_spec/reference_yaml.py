@@ -25,12 +25,11 @@ YAML is read with yaml.SafeLoader only (plus OmegaConf's float spellings and `${
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import samplers
+from . import samplers, yaml_files
 from .configs import (
     DECODER_SIZES,
     ConfigError,
@@ -59,46 +58,9 @@ TRAINING_BLOCKS = ("training", "gan", "eval")
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """The YAML as plain dicts (yaml.SafeLoader), floats such as `1e-6` read as floats (as OmegaConf
-    does) and `${a.b}` interpolations resolved."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config {path} does not exist")
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:\d[\d_]*\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d[\d_]*[eE][-+]?\d+"
-                   r"|\.inf|\.nan)$", re.X | re.I),
-        list("-+0123456789."))
-    try:
-        data = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - a SafeLoader subclass
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config {path} is not valid YAML: {' '.join(str(e).split())}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path} must be a YAML mapping with stage_1 / stage_2 / ... blocks")
-    return interpolate(data, data)
-
-
-def interpolate(node: Any, root: dict) -> Any:
-    """`${a.b}` strings replaced by the value at root['a']['b'] (recursively)."""
-    if isinstance(node, dict):
-        return {k: interpolate(v, root) for k, v in node.items()}
-    if isinstance(node, list):
-        return [interpolate(v, root) for v in node]
-    if isinstance(node, str):
-        m = re.fullmatch(r"\$\{([\w.\-]+)\}", node.strip())
-        if m:
-            value: Any = root
-            for part in m.group(1).split("."):
-                if not isinstance(value, dict) or part not in value:
-                    raise ConfigError(f"config interpolation {node} refers to a missing key")
-                value = value[part]
-            return interpolate(value, root)
-    return node
+    does) and `${a.b}` interpolations resolved, within rae_spec.yaml_files' bounds (size, aliases, nesting,
+    interpolation cycles)."""
+    return yaml_files.load_yaml(path, what="config")
 
 
 def is_reference_config(data: dict[str, Any]) -> bool:

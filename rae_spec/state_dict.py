@@ -4,10 +4,14 @@ One set of rules for every loader (rae_torch, rae_mlx, rae_convert): EMA weights
 {'model'} / {'state_dict'}), `module.` / `_orig_mod.` prefixes stripped, a model located inside a larger one
 (a whole-RAE stage-1 checkpoint), unused keys dropped, a missing decoder `trainable_cls_token` filled with
 zeros, and every key and shape checked against rae_spec's manifest, with errors that say what is wrong.
+The values are checked too: model weights must be float32, float16 or bfloat16 and finite, so a damaged
+file is refused with the names of its bad tensors instead of sampling black images.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ class CheckpointError(ValueError):
 
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+WEIGHT_DTYPES = ("float32", "float16", "bfloat16")  # what model weights may be stored as
 
 
 def is_array(value: Any) -> bool:
@@ -108,11 +113,73 @@ def select(sd: dict[str, Any], config: Any) -> dict[str, Any]:
     return {k: v for k, v in sd.items() if k not in unused}
 
 
+def dtype_name(value: Any) -> str:
+    """'float32', 'bfloat16', 'int64', ... for a numpy, torch or mx array (or a numpy dtype)."""
+    return str(getattr(value, "dtype", value)).rsplit(".", 1)[-1]
+
+
+def numpy_finite(value: Any) -> bool:
+    """Whether every element is finite. A float64 sum is exact for this: finite float16 / float32 values
+    cannot overflow it, while any NaN or Inf makes it non-finite. Tensors without values (torch's meta
+    device, used to check layouts) pass."""
+    if getattr(value, "is_meta", False):
+        return True
+    return bool(np.isfinite(np.asarray(value).sum(dtype=np.float64)))
+
+
+def check_weights(tensors: dict[str, Any], path: str | Path = "<checkpoint>",
+                  finite: Callable[[Any], bool] | None = None) -> None:
+    """Refuse weights that would sample garbage: integer or unsupported dtypes where floats are expected,
+    NaN or Inf values. The error names the tensors. `finite(array)` is the backend's test (numpy default)."""
+    bad = [(k, dtype_name(v)) for k, v in tensors.items() if dtype_name(v) not in WEIGHT_DTYPES]
+    if bad:
+        ints = [k for k, d in bad if d.startswith(("int", "uint", "bool"))]
+        what = "integer values where float weights are expected" if ints else "an unsupported dtype"
+        raise CheckpointError(f"{path}: {len(bad)} tensors hold {what} (first: "
+                              f"{_first(f'{k} {d}' for k, d in bad)}); rae loads float32, float16 and bfloat16 "
+                              "weights (unsupported dtype)")
+    finite = finite or numpy_finite
+    nonfinite = [k for k, v in tensors.items() if not finite(v)]
+    if nonfinite:
+        raise CheckpointError(f"{path}: {len(nonfinite)} tensors hold NaN or Inf values (first: {_first(nonfinite)}); "
+                              "the file is damaged or comes from a diverged run")
+
+
+def check_stats(stats: dict[str, Any], path: str | Path = "<checkpoint>",
+                finite: Callable[[Any], bool] | None = None) -> None:
+    """Latent statistics must be floating, finite, and the variance non-negative (up to the eps it gets)."""
+    for name, value in stats.items():
+        if value is None:
+            continue
+        if not dtype_name(value).startswith(("float", "bfloat")):
+            raise CheckpointError(f"{path}: latent statistics '{name}' hold {dtype_name(value)} values, not floats")
+        if not (finite or numpy_finite)(value):
+            raise CheckpointError(f"{path}: latent statistics '{name}' hold NaN or Inf values; the file is damaged")
+    var = stats.get("var")
+    if var is not None and math.prod(var.shape) and float(var.min()) < -1e-5:
+        raise CheckpointError(f"{path}: latent statistics 'var' hold negative variances; the file is damaged")
+
+
+def check_file_size(path: str | Path, config: Any) -> None:
+    """Refuse, before any model is built, a file too small to hold `config`'s weights even at 2 bits per
+    value (the smallest quantization): a config.json describing a far bigger model than its weights."""
+    from .parameters import parameter_count
+
+    size = Path(path).stat().st_size
+    count = parameter_count(config)
+    if count // 4 > size:
+        raise CheckpointError(f"{path} is too small ({size:,} bytes) for {summarize(config)}, whose {count:,} "
+                              f"parameters need at least {count // 4:,} bytes: the file is truncated or corrupt, or "
+                              "the config and the weights do not belong together")
+
+
 def match_state_dict(sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
-                     shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
+                     shapes: dict[str, tuple[int, ...]] | None = None,
+                     finite: Callable[[Any], bool] | None = None) -> dict[str, Any]:
     """Select, check and complete the tensors for `config`; raise CheckpointError listing the first
     missing / unexpected keys and shape mismatches, with counts, and the config that was expected.
-    `shapes` overrides the expected shapes (e.g. MLX layout); the default is the torch layout."""
+    `shapes` overrides the expected shapes (e.g. MLX layout); the default is the torch layout. Then the
+    values are checked (`check_weights`, with the backend's `finite` test)."""
     expected = dict(shapes) if shapes is not None else model_parameters(config)
     sd = select(sd, config)
     for key in optional_parameters(config):
@@ -132,4 +199,6 @@ def match_state_dict(sd: dict[str, Any], config: Any, path: str | Path = "<check
             parts.append(f"{len(mismatched)} shape mismatches (first: {_first(mismatched, 3)})")
         raise CheckpointError(f"{path} does not match the expected {summarize(config)}: " + "; ".join(parts)
                               + ". Is it the right file for this model?")
-    return {k: sd[k] for k in expected}
+    out = {k: sd[k] for k in expected}
+    check_weights(out, path, finite)
+    return out

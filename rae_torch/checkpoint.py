@@ -1,7 +1,8 @@
 """Reading released and trained checkpoints into rae_torch modules, with errors a user can act on.
 
 Accepted inputs: torch pickles (`model.pt`, `stat.pt`, `stage2_model.pt`, training checkpoints) read with
-`torch.load(weights_only=True)` only, and safetensors (HF encoder folders, our converted folders).
+`torch.load(weights_only=True)` only, safetensors (HF encoder folders, our converted folders), and diffusers
+AutoencoderRAE folders (the whole RAE, or one part of it: rae_convert.diffusers, no conversion needed).
 State dicts may be raw or wrapped ({'ema': ..., 'model': ...}; EMA preferred), may carry `module.` /
 `_orig_mod.` prefixes, or sit inside a larger model (a whole-RAE stage-1 checkpoint); every key is
 then checked against rae_spec's manifest before anything is loaded.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,25 @@ from rae_spec.configs import (
     EncoderConfig,
     LightningDiTConfig,
     RAEConfig,
+    StatsConfig,
     from_json,
 )
 from rae_spec.hf import load_encoder_config
-from rae_spec.state_dict import CheckpointError, match_state_dict, unwrap_state_dict
+from rae_spec.state_dict import (
+    CheckpointError,
+    check_file_size,
+    check_stats,
+    match_state_dict,
+    numpy_finite,
+    unwrap_state_dict,
+)
 
 __all__ = ["CheckpointError", "build_model", "load_into", "load_model", "load_stats", "match_state_dict",
            "read_checkpoint", "unwrap_state_dict"]
+
+
+def _finite(t: Any) -> bool:
+    return bool(torch.isfinite(t).all()) if isinstance(t, torch.Tensor) else numpy_finite(t)
 
 
 def read_checkpoint(path: str | Path) -> Any:
@@ -42,12 +54,22 @@ def read_checkpoint(path: str | Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
+        from rae_convert.safetensors_io import SafetensorsError, read_header
+
         try:
+            read_header(path)  # every entry checked against the file (and a clear word on dtypes) first
             return load_safetensors(str(path))
-        except (SafetensorError, OSError, ValueError) as e:
+        except SafetensorsError as e:
+            raise CheckpointError(str(e)) from e
+        except (SafetensorError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as e:
+        if e.filename is not None:
+            raise  # the file cannot be opened (permissions, I/O): reported as such, naming the path
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read as a torch checkpoint "
+                              f"({e.strerror or e})") from e
     except pickle.UnpicklingError as e:
         msg = str(e)
         if "Weights only load failed" in msg or "weights_only" in msg:
@@ -59,15 +81,19 @@ def read_checkpoint(path: str | Path) -> Any:
                 "rae only loads tensors (torch.load with weights_only=True). If you trust the file, re-save its "
                 "state dict as safetensors and load that.") from e
         raise CheckpointError(f"{path} is truncated or corrupt: {msg.splitlines()[0] if msg else e!r}") from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError) as e:
-        first = str(e).splitlines()[0] if str(e) else repr(e)
+    except Exception as e:  # noqa: BLE001 - torch parsing untrusted bytes: any other failure means a bad file
+        first = str(e).splitlines()[0][:200] if str(e) else repr(e)
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read as a torch checkpoint "
                               f"({first})") from e
 
 
 def load_into(module: nn.Module, sd: dict[str, torch.Tensor], config: Any,
               path: str | Path = "<checkpoint>") -> nn.Module:
-    tensors = match_state_dict(sd, config, path)
+    """Check `sd` against `config`'s manifest (keys, shapes, dtypes, finite values) and load it."""
+    return _load_matched(module, match_state_dict(sd, config, path, finite=_finite))
+
+
+def _load_matched(module: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
     target = module.state_dict()
     module.load_state_dict({k: torch.as_tensor(v).to(target[k].dtype) for k, v in tensors.items()}, strict=True)
     return module
@@ -114,7 +140,8 @@ def _from_layout(sd: dict[str, torch.Tensor], config: Any, metadata: dict[str, s
     from rae_convert.layout import change_layout, layout_plan
 
     shapes = {k: e.shape("mlx") for k, e in layout_plan(config).items()}
-    tensors = {k: torch.as_tensor(v) for k, v in match_state_dict(sd, config, path, shapes=shapes).items()}
+    tensors = {k: torch.as_tensor(v) for k, v in match_state_dict(sd, config, path, shapes=shapes,
+                                                                   finite=_finite).items()}
     return change_layout(tensors, config, "mlx", "torch")
 
 
@@ -127,38 +154,71 @@ def _weights_file(folder: Path) -> Path:
 
 def load_model(path: str | Path, config: Any = None) -> nn.Module:
     """Load any model: a checkpoint file with its config, or a folder holding config.json (ours, or an
-    HF encoder's) and the weights. Returns the module in eval mode, float32, on the CPU."""
+    HF encoder's) and the weights. A diffusers AutoencoderRAE folder (or its weights file) gives the whole
+    RAE, with its statistics, or the part `config` names (encoder or decoder); its config.json is checked
+    against `config`. Returns the module in eval mode, float32, on the CPU."""
     path = Path(path)
+    from rae_convert import diffusers
+
+    if diffusers.folder_of(path) is not None:
+        return _load_diffusers(path, config)
     if path.is_dir():
         cfg_file = path / "config.json"
         if config is None:
             if not cfg_file.is_file():
                 raise CheckpointError(f"{path} has no config.json; pass the model's config or preset")
             raw = json.loads(cfg_file.read_text())
-            if raw.get("_class_name") == "AutoencoderRAE":
-                raise CheckpointError(f"{path} is a diffusers AutoencoderRAE folder; convert it first "
-                                      "(rae_convert.convert_file) to get an RAE model folder")
             config = from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(path)
         path = _weights_file(path)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
-    module = build_model(config)
-    sd = _from_layout(unwrap_state_dict(read_checkpoint(path), path), config, read_metadata(path), path)
-    load_into(module, sd, config, path)
+    obj = read_checkpoint(path)
+    check_file_size(path, config)
+    sd = _from_layout(unwrap_state_dict(obj, path), config, read_metadata(path), path)
+    tensors = match_state_dict(sd, config, path, finite=_finite)  # keys, shapes, values: before allocating
+    module = _load_matched(build_model(config), tensors)
     folder = path.parent
     if isinstance(config, RAEConfig) and path.name == "model.safetensors" and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
     return module.eval()
 
 
+def _load_diffusers(path: Path, config: Any) -> nn.Module:
+    from rae_convert import diffusers
+
+    found = diffusers.read(path, config)
+    if isinstance(found.config, StatsConfig):
+        raise CheckpointError(f"{path}: latent statistics are not a model; read them with load_stats")
+    tensors = match_state_dict({k: torch.from_numpy(v) for k, v in found.tensors.items()}, found.config,
+                               found.weights, finite=_finite)  # checked before allocating
+    module = _load_matched(build_model(found.config), tensors)
+    if isinstance(found.config, RAEConfig) and found.stats:
+        stats = {k: torch.from_numpy(v) for k, v in found.stats.items()}
+        module.set_stats(*_mean_var(stats, found.weights, found.config.latent_shape))
+    return module.eval()
+
+
 def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(mean, var) from a stat.pt dict, a safetensors file or a converted stats folder; either may be
-    absent (DINOv2-B has no mean). Tensors are reshaped to (C, H, W) after checking the element count."""
+    """(mean, var) from a stat.pt dict, a safetensors file, a converted stats or RAE folder, or a diffusers
+    AutoencoderRAE folder; either may be absent (DINOv2-B has no mean). Tensors are reshaped to (C, H, W)
+    after checking the element count."""
     path = Path(path)
-    if path.is_dir():
-        path = _weights_file(path)
-    obj = read_checkpoint(path)
+    from rae_convert import diffusers
+
+    if diffusers.folder_of(path) is not None:
+        stats, _ = diffusers.read_stats(path)
+        if not stats:
+            raise CheckpointError(f"{path} carries no latent statistics")
+        obj = {k: torch.from_numpy(v) for k, v in stats.items()}
+    else:
+        if path.is_dir():
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+        obj = read_checkpoint(path)
+    return _mean_var(obj, path, shape)
+
+
+def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None):
     if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
@@ -169,6 +229,7 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
         if value is not None:
             if not isinstance(value, torch.Tensor):
                 raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
+            check_stats({name: value}, path, finite=_finite)
             value = value.float()
             if shape is not None:
                 if value.numel() != math.prod(shape):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -215,8 +214,3 @@ class FinalLayer(nn.Module):
         shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
-
-def to_tensor(a: np.ndarray, like: torch.Tensor | None = None) -> torch.Tensor:
-    """numpy -> tensor on like's device (float32 unless like says otherwise)."""
-    t = torch.from_numpy(np.ascontiguousarray(a))
-    return t if like is None else t.to(device=like.device)

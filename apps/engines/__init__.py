@@ -29,12 +29,6 @@ def has_mlx_engine() -> bool:
     return installed("mlx") and installed("rae_mlx") and installed(f"{__name__}.mlx_engine")
 
 
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def choose_backend(requested: str = "auto") -> str:
     """The backend to use: the requested one if it is installed, else the auto rule."""
     if requested not in BACKENDS:

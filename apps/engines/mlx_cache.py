@@ -1,6 +1,7 @@
 """Torch checkpoints converted once for MLX, cached by the source file's sha256.
 
-The first time the MLX engine meets a torch pickle (`.pt`, `.pth`, `.bin`) it converts it with
+The first time the MLX engine meets a torch pickle (`.pt`, `.pth`, `.bin`) or a part of a diffusers
+AutoencoderRAE file (its encoder or decoder, one cache entry each) it converts it with
 rae_convert into an MLX-layout model folder (config.json + model.safetensors, provenance in the header)
 under <rae cache>/mlx/<sha256>; later runs load that folder directly. safetensors files and converted
 folders are used as they are. The conversion is written to a temporary folder and renamed into place, so
@@ -25,7 +26,9 @@ TORCH_SUFFIXES = (".pt", ".pth", ".bin")
 
 
 def needs_conversion(path: Path) -> bool:
-    return path.is_file() and path.suffix in TORCH_SUFFIXES
+    from rae_convert.diffusers import folder_of
+
+    return path.is_file() and (path.suffix in TORCH_SUFFIXES or folder_of(path) is not None)
 
 
 def cache_folder(path: Path, config: Any) -> Path:

@@ -9,6 +9,7 @@ from the newest one automatically; SIGTERM makes the loop save at the next step 
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 from pathlib import Path
@@ -20,7 +21,10 @@ from torch import nn
 from rae_spec.files import atomic_write
 
 from ..checkpoint import CheckpointError, read_checkpoint
+from . import distributed
 from .distributed import is_fsdp
+
+log = logging.getLogger("rae.train")
 
 FORMAT = "rae-train/1"
 _NAME = re.compile(r"^step-(\d+)\.pt$")
@@ -50,6 +54,30 @@ def list_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     found = list_checkpoints(output_dir)
     return found[-1][1] if found else None
+
+
+_ORPHAN = re.compile(r"^\.step-\d+\.pt\..+\.tmp$")  # rae_spec.files.atomic_path's temp names
+
+
+def remove_orphans(output_dir: str | Path) -> list[Path]:
+    """Delete the temporary files of checkpoint saves that a crash (kill -9, power loss) cut short. They
+    are never read: only complete `step-N.pt` files count."""
+    folder = checkpoint_dir(output_dir)
+    removed = [p for p in folder.iterdir() if _ORPHAN.match(p.name)] if folder.is_dir() else []
+    for p in removed:
+        p.unlink(missing_ok=True)
+        log.warning("removed %s, left by an interrupted save", p)
+    return removed
+
+
+def set_aside(bad: list[tuple[Path, str]], is_main: bool) -> None:
+    """Rename checkpoints that could not be resumed to `<name>.corrupt`, so neither a later resume nor
+    pruning mistakes them for the newest state (the file is kept for inspection)."""
+    distributed.barrier()  # every rank has finished reading them
+    if is_main:
+        for path, _ in bad:
+            path.replace(path.with_name(path.name + ".corrupt"))
+            log.warning("set aside %s as %s.corrupt", path, path.name)
 
 
 def prune(output_dir: str | Path, keep: int) -> None:

@@ -5,24 +5,83 @@
 
 Every command takes --config (our YAML or a reference training YAML) and `--set key.sub=value`
 overrides; the reference's command-line flags (--data-path, --results-dir, --image-size, --precision,
---compile, --global-seed) are accepted too. Errors print one actionable line, no traceback.
+--compile, --global-seed) are accepted too. Errors in the input (config, data, checkpoints, output paths) print
+one actionable line and exit with status 2 (`--debug` shows the traceback); output paths are checked before
+any work (a stats file or a latent cache that exists is replaced only with --overwrite, as is a non-empty
+export folder; a run folder is resumed). SIGTERM outside the training loop acts like Ctrl-C (exit 143);
+inside it, the loop saves a checkpoint at the next step boundary and exits 0.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import os
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from rae_spec.configs import ConfigError
+from rae_spec.files import OutputError, check_output, check_output_folder
+from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 
 from ..checkpoint import CheckpointError
 from .config import dump_config, load_config
-from .pretrained import MissingWeightsError
+from .pretrained import MODELS_DIR_ENV, MissingWeightsError
 
-USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, FileNotFoundError)
+USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, OutputError, FileNotFoundError, PermissionError)
+USER_OS_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+                  errno.EISDIR}
+
+
+class TrainError(click.ClickException):
+    """An input error of a training command: one line, exit status 2 (under `rae train` too)."""
+
+    exit_code = 2
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except USER_ERRORS as e:
+        raise TrainError(_one_line(e)) from e
+    except OSError as e:
+        if e.errno in USER_OS_ERRNOS:
+            raise TrainError(_one_line(e)) from e
+        raise
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        return f"{e.strerror}: {e.filename}"
+    return " ".join(str(e).split())
+
+
+def _check_outputs(stage: str, cfg, overwrite: bool) -> None:
+    """Output paths checked before any work: a run folder is resumed (only its writability matters), a stats
+    file or a latent cache is replaced only with --overwrite."""
+    if stage == "stats":
+        check_output(cfg.output, overwrite=overwrite, what="statistics file")
+    elif stage == "cache":
+        check_output_folder(cfg.output_dir, overwrite=overwrite, what="latent cache folder")
+    else:
+        check_output_folder(cfg.output_dir, overwrite=True, what="run folder")
+
+models_dir_option = click.option(
+    "--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV, default=None,
+    help="Find preset and hub files in this plain folder (DIR/<org>/<repo>/<file>, as `rae download "
+         "--models-dir` fills it) instead of the Hugging Face cache [env RAE_MODELS_DIR].")
+
+
+def use_models_dir(models_dir: Path | None) -> None:
+    """Point this process's file store (rae_torch.train.pretrained.store) at `models_dir`."""
+    if models_dir is not None:
+        os.environ[MODELS_DIR_ENV] = str(models_dir)
 
 
 def _overrides(stage: str, sets: tuple[str, ...], data_path, output_dir, image_size, precision, compile_,
@@ -61,24 +120,54 @@ def stage_command(stage: str, help_text: str):
         @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the trained model")
         @click.option("--global-seed", "seed", type=int, help="the run seed")
         @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
+        @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache")
+        @click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+        @models_dir_option
         @functools.wraps(run)
-        def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config):
-            try:
+        def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config,
+                    overwrite, models_dir):
+            use_models_dir(models_dir)
+            with _user_errors():
                 cfg = load_config(stage, config_path, _overrides(stage, sets, data_path, output_dir, image_size,
                                                                  precision, compile_, seed))
                 if print_config:
                     click.echo(dump_config(cfg), nl=False)
                     return
+                _check_outputs(stage, cfg, overwrite)
                 run(cfg)
-            except USER_ERRORS as e:
-                raise click.ClickException(str(e)) from e
 
         return command
 
     return decorate
 
 
-@click.group("train")
+class TrainGroup(click.Group):
+    """Run standalone (`python -m rae_torch.train`): errors as `error: ...` lines (exit 2 for input errors;
+    `--debug` shows the traceback), SIGTERM outside the training loop like Ctrl-C (exit 143). Mounted under
+    `rae`, the rae command's handler does the same."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            with sigterm_as_interrupt():
+                super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt) as e:
+            click.echo("interrupted: finished files are complete, unfinished ones were not written", err=True)
+            terminated = isinstance(e, Terminated) or isinstance(e.__context__, Terminated)
+            sys.exit(EXIT_SIGTERM if terminated else 130)
+        except click.ClickException as e:
+            if "--debug" in argv:
+                traceback.print_exception(e.__cause__ or e)
+            message = e.format_message() if not isinstance(e, click.UsageError) or e.ctx is None else \
+                f"{e.format_message()} (see `{e.ctx.command_path} --help`)"
+            click.echo(f"error: {' '.join(message.split())}", err=True)
+            sys.exit(e.exit_code)
+        sys.exit(0)
+
+
+@click.group("train", cls=TrainGroup)
 def train_cli() -> None:
     """Train RAE decoders (stage1), latent statistics (stats), latent caches (cache) and DiT^DH / LightningDiT
     models (stage2), in one process or under torchrun (DDP / FSDP2). Runs resume from their newest
@@ -139,16 +228,19 @@ def _finish(metrics: dict) -> None:
               help="a stage-2 training checkpoint (step-N.pt)")
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="the pipeline folder to write")
 @click.option("--decoder", help="decoder folder / preset / file (default: the run's `decoder`)")
-def _export(checkpoint: Path, output: Path, decoder: str | None) -> None:
+@click.option("--overwrite", is_flag=True, help="replace the files of an existing output folder")
+@click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+@models_dir_option
+def _export(checkpoint: Path, output: Path, decoder: str | None, overwrite: bool, models_dir: Path | None) -> None:
     """Write a sampling pipeline folder (pipeline.json, dit/, decoder/, stats) from a stage-2 checkpoint's
     EMA weights."""
     from .stage2 import export_checkpoint
 
-    try:
+    use_models_dir(models_dir)
+    with _user_errors():
+        check_output_folder(output, overwrite=overwrite, what="export folder")
         click.echo(str(export_checkpoint(checkpoint, output, decoder)))
-    except USER_ERRORS as e:
-        raise click.ClickException(str(e)) from e
 
 
 def main() -> None:
-    train_cli(prog_name=f"{Path(sys.executable).name} -m rae_torch.train")
+    train_cli.main(prog_name=f"{Path(sys.executable).name} -m rae_torch.train")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rae_spec import yaml_files
 from rae_spec.configs import ConfigError, GuidanceConfig, SamplerConfig, TransportConfig
 
 
@@ -353,12 +354,10 @@ def to_plain(config: Any) -> Any:
 
 def set_dotted(data: dict[str, Any], assignment: str) -> None:
     """Apply 'a.b.c=value' (value parsed as YAML) to nested plain data."""
-    import yaml
-
     if "=" not in assignment:
         raise ConfigError(f"an override must look like key.sub=value, got {assignment!r}")
     key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw)
+    value = yaml_files.loads(raw, f"--set {key}")
     node = data
     parts = key.strip().split(".")
     for part in parts[:-1]:

@@ -81,14 +81,6 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     return out / dist.get_world_size()
 
 
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    if not is_distributed():
-        return t
-    out = t.detach().clone()
-    dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out
-
-
 def any_rank(flag: bool, device: torch.device) -> bool:
     """True on every rank when `flag` is true on any rank."""
     if not is_distributed():
@@ -104,14 +96,6 @@ def all_gather_object(obj: Any) -> list[Any]:
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
-
-
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    if not is_distributed():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
 
 
 def _shard_units(model: nn.Module) -> list[nn.Module]:

@@ -182,12 +182,36 @@ class Trainer(abc.ABC):
         return path
 
     def resume(self) -> bool:
-        path = ckpt.latest_checkpoint(self.out)
-        if path is None:
-            return False
-        state = ckpt.load(path)
-        if state.get("stage") != self.stage:
-            raise ConfigError(f"{path} is a {state.get('stage')} checkpoint; this run is {self.stage}")
+        """Continue from the newest checkpoint that loads. A corrupt, truncated or refused newer one is
+        reported, renamed aside (`*.pt.corrupt`) and skipped; if none loads, the run stops with an error
+        rather than start over. Temporary files of saves cut short by a crash are removed."""
+        if self.rt.is_main:
+            ckpt.remove_orphans(self.out)
+        found = ckpt.list_checkpoints(self.out)
+        bad: list[tuple[Any, str]] = []
+        for _, path in reversed(found):
+            try:
+                state = ckpt.load(path)
+                if state.get("stage") != self.stage:
+                    raise ConfigError(f"{path} is a {state.get('stage')} checkpoint; this run is {self.stage}")
+                self._restore(path, state)
+            except ConfigError:
+                raise
+            except (ckpt.CheckpointError, KeyError, TypeError, ValueError, RuntimeError) as e:
+                why = " ".join(str(e).split())[:300]
+                log.warning("cannot resume from %s (%s: %s); trying the previous checkpoint", path,
+                            type(e).__name__, why)
+                bad.append((path, why))
+                continue
+            ckpt.set_aside(bad, self.rt.is_main)
+            return True
+        if bad:
+            raise ckpt.CheckpointError(f"none of the {len(bad)} checkpoints in {ckpt.checkpoint_dir(self.out)} can "
+                                       f"be resumed (newest: {bad[0][0].name}: {bad[0][1]}); move them away to "
+                                       "start over")
+        return False
+
+    def _restore(self, path: Path, state: dict[str, Any]) -> None:
         ckpt.load_model_state(self.model, state["model"])
         self.ema.load_state_dict(state["ema"])
         ckpt.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
@@ -209,7 +233,6 @@ class Trainer(abc.ABC):
                         "unaffected", len(rngs), self.rt.world_size)
             seed_everything(self.run_cfg.seed * self.rt.world_size + self.rt.rank + self.step)
         log.info("resumed from %s (step %d, epoch %d, position %d)", path, self.step, self.epoch, self.position)
-        return True
 
     # ------------------------------------------------------------------------------- the loop
 

@@ -1,8 +1,11 @@
-"""Finding the pretrained pieces training needs, offline: the frozen encoder, a decoder and latent stats
-(stage-2 sample grids), LPIPS' VGG16 and 'lin' weights, and the DINO discriminator backbone.
+"""Finding the pretrained pieces training needs: the frozen encoder, a decoder and latent stats (stage-2
+sample grids), LPIPS' VGG16 and 'lin' weights, and the DINO discriminator backbone.
 
-Each comes from a local path, a preset, or the Hugging Face / torch hub caches. Nothing is downloaded
-here; a missing file raises MissingWeightsError saying where we looked and how to get it.
+Each comes from a local path, a preset, a hub file reference (`models/<path>` of the reference's YAMLs,
+`hf://org/repo/path`), or the torch hub cache. Preset and hub files are found through the same Store as
+the `rae` CLI: the Hugging Face cache, or the plain models folder of `--models-dir` / RAE_MODELS_DIR.
+Nothing is downloaded here (every rank would race for it); a missing file raises MissingWeightsError
+saying where we looked and how to get it.
 """
 
 from __future__ import annotations
@@ -17,30 +20,59 @@ from torch import nn
 
 from rae_spec.configs import DecoderConfig, EncoderConfig, from_dict, vit_decoder
 from rae_spec.presets import MODELS, RAE_REPO
+from rae_spec.reference_yaml import hub_file
 
 from ..checkpoint import CheckpointError, load_model, load_stats, read_checkpoint, unwrap_state_dict
+
+MODELS_DIR_ENV = "RAE_MODELS_DIR"
 
 
 class MissingWeightsError(FileNotFoundError):
     """Pretrained weights are not on this machine; the message says where we looked and what to do."""
 
 
+def store():
+    """The CLI's file store (rae_apps.hub.Store): the models folder of RAE_MODELS_DIR, else the HF cache."""
+    from rae_apps.hub import Store
+
+    return Store(os.environ.get(MODELS_DIR_ENV) or None)
+
+
 def hub_cached(repo: str, filename: str) -> Path | None:
-    """The path of `filename` of hub repo `repo` in the local cache, or None."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    found = try_to_load_from_cache(repo, filename)
-    return Path(found) if isinstance(found, str) and Path(found).is_file() else None
+    """The local path of `filename` of hub repo `repo` (models folder or HF cache), or None."""
+    return store().find(repo, filename)
 
 
 def _hub_hint(repo: str, files: str) -> str:
-    return f"`huggingface-cli download {repo} {files}` (on a machine with internet; it fills the hub cache)"
+    s = store()
+    where = f" into {s.models_dir}/{repo}/" if s.models_dir is not None else ""
+    return (f"`rae download` (presets) or `huggingface-cli download {repo} {files}`{where} (on a machine with "
+            f"internet; it fills the {s.location})")
+
+
+def _hub_reference(spec: str) -> Path | None:
+    """A file named `models/<path>` / `hf://org/repo/path` / `org/repo/path`, found in the store."""
+    ref = hub_file(spec) if not spec.startswith((".", "/", "~")) else None
+    return hub_cached(*ref) if ref is not None else None
+
+
+def cached_files(repo: str, files: tuple[str, ...]) -> Path | None:
+    """The local path of the last of `files` (the one holding the tensors), when all of them (an HF or
+    diffusers repo's config.json too) are in the store; else None."""
+    found = [hub_cached(repo, f) for f in files]
+    return found[-1] if all(found) else None
+
+
+def cached_preset(preset) -> Path | None:
+    return cached_files(preset.repo, preset.files)
+
+
+def _preset_hint(preset) -> str:
+    return _hub_hint(preset.repo, " ".join(preset.files))
 
 
 def load_encoder(spec: str) -> tuple[nn.Module, EncoderConfig]:
-    """The frozen encoder from a model folder, an encoder preset name, or an HF repo id in the cache."""
+    """The frozen encoder from a model folder, an encoder preset name, or an HF repo id in the store."""
     path = Path(spec)
     if path.is_dir():
         module = load_model(path)
@@ -52,13 +84,14 @@ def load_encoder(spec: str) -> tuple[nn.Module, EncoderConfig]:
     if "/" not in repo:
         known = ", ".join(n for n, p in MODELS.items() if p.kind == "encoder")
         raise MissingWeightsError(f"encoder {spec!r} is neither a folder nor a known encoder preset ({known})")
-    cfg_file, weights = hub_cached(repo, "config.json"), hub_cached(repo, "model.safetensors")
-    if cfg_file is None or weights is None:
+    files = preset.files if preset is not None else ("config.json", "model.safetensors")
+    weights = cached_files(repo, files)
+    if weights is None:
         raise MissingWeightsError(
-            f"encoder {spec!r} ({repo}) is not in the local Hugging Face cache. Get it with "
-            f"{_hub_hint(repo, 'config.json model.safetensors')}, or set `encoder:` to a local folder holding "
+            f"encoder {spec!r} ({repo}) is not in the {store().location}. Get it with "
+            f"{_hub_hint(repo, ' '.join(files))}, or set `encoder:` to a local folder holding "
             "config.json and model.safetensors.")
-    module = load_model(weights, preset.config) if preset is not None else load_model(cfg_file.parent)
+    module = load_model(weights, preset.config) if preset is not None else load_model(weights.parent)
     return module, module.config
 
 
@@ -96,13 +129,16 @@ def load_decoder(spec: str, config: DecoderConfig | None = None) -> nn.Module:
         return load_model(path)
     preset = MODELS.get(spec)
     if preset is not None:
-        found = hub_cached(preset.repo, preset.filename)
+        found = cached_preset(preset)
         if found is None:
-            raise MissingWeightsError(f"decoder preset {spec!r} ({preset.repo}/{preset.filename}) is not in the "
-                                      f"local hub cache; get it with {_hub_hint(preset.repo, preset.filename)}")
+            raise MissingWeightsError(f"decoder preset {spec!r} ({preset.repo}/{preset.files[-1]}) is not in the "
+                                      f"{store().location}; get it with {_preset_hint(preset)}")
         return load_model(found, preset.config)
     if not path.is_file():
-        raise MissingWeightsError(f"decoder {spec!r} is neither a folder, a decoder preset, nor a file")
+        path = _hub_reference(spec) or path
+    if not path.is_file():
+        raise MissingWeightsError(f"decoder {spec!r} is neither a folder, a decoder preset, a file, nor a hub file "
+                                  f"in the {store().location}")
     if config is None:
         raise MissingWeightsError(f"decoder file {spec} needs its config: set decoder_config (B, L, XL or a mapping)")
     return load_model(path, config)
@@ -116,10 +152,12 @@ def load_latent_stats(spec: str | None, shape: tuple[int, int, int]):
     path = Path(spec)
     if not path.is_file():
         preset = MODELS.get(spec)
-        found = hub_cached(preset.repo, preset.filename) if preset is not None and preset.kind == "stats" else None
+        found = cached_preset(preset) if preset is not None and preset.kind == "stats" else None
+        found = found or _hub_reference(spec)
         if found is None:
-            hint = (f" Get it with {_hub_hint(preset.repo, preset.filename)}." if preset is not None else
-                    " Compute it with `python -m rae_torch.train stats --config ...`.")
+            hint = (f" Get it with {_preset_hint(preset)}." if preset is not None else
+                    f" Looked for a local file and in the {store().location}; compute it with "
+                    "`python -m rae_torch.train stats --config ...`.")
             raise MissingWeightsError(f"latent statistics {spec!r} not found.{hint}")
         path = found
     return load_stats(path, shape)
@@ -181,7 +219,8 @@ def dino_backbone_weights(explicit: str | None) -> dict[str, torch.Tensor]:
     if found is None:
         raise MissingWeightsError(
             f"the discriminator needs the DINO ViT-S/8 backbone ({DINO_DISC_FILE}); looked at "
-            f"{explicit or '(disc.backbone unset)'}, models/{DINO_DISC_FILE} and the hub cache of {RAE_REPO}. "
+            f"{explicit or '(disc.backbone unset)'}, models/{DINO_DISC_FILE} and {RAE_REPO} in the "
+            f"{store().location}. "
             f"Get it with {_hub_hint(RAE_REPO, DINO_DISC_FILE)} or set disc.backbone; or set loss.disc_weight: 0 "
             "to train without the GAN.")
     return _state_dict(found)

@@ -153,7 +153,14 @@ class Stage2Trainer(Trainer):
             return self.codec.normalize(batch["latent"].to(dev, non_blocking=True).float())
         return self.codec(batch["image"].to(dev, non_blocking=True))
 
+    def _forward(self, xt: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, **kwargs) -> torch.Tensor:
+        """The trained model (DDP / FSDP wrapped) under the run's autocast: what Transport.loss calls."""
+        with self.autocast():
+            return self.wrapped(xt, t, labels, **kwargs)
+
     def train_step(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """Flow matching (Transport.loss) with every draw a function of the sample's seed: noise, the
+        uniform behind t, and label dropout (rae_torch.train.randomness)."""
         dev, k = self.rt.device, len(batches)
         null = self.model_config.null_label
         total = torch.zeros((), device=dev)
@@ -162,16 +169,14 @@ class Stage2Trainer(Trainer):
             seeds = batch["seed"]
             labels = batch["label"].to(dev, non_blocking=True)
             noise = normals(seeds, Stream.NOISE, z.shape[1:], dev)
-            t = self.transport.time_from_uniform(torch.from_numpy(uniforms(seeds, Stream.TIME)[:, 0])).to(dev)
             drop = None
             if null is not None:
                 p = self.model_config.class_dropout_prob
                 drop = to_device(uniforms(seeds, Stream.LABEL_DROP)[:, 0] < p, dev, torch.long)
-            xt, target = Transport.interpolate(t, noise, z)
             with distributed.gradient_sync(self.wrapped, i == k - 1):
-                with self.autocast():
-                    pred = self.wrapped(xt, t, labels, force_drop_ids=drop)
-                loss = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3)).mean()
+                terms = self.transport.loss(self._forward, z, labels, noise=noise,
+                                            uniforms=uniforms(seeds, Stream.TIME)[:, 0], force_drop_ids=drop)
+                loss = terms["loss"].mean()
                 self.backward(loss / k)
             total += loss.detach() / k
         norm = self.optimizer_step(self.optimizer, list(self.model.parameters()), self.run_cfg.clip_grad)

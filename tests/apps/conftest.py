@@ -57,9 +57,8 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory) -> World:
-    root = tmp_path_factory.mktemp("world")
+def build_world(root: Path) -> World:
+    """The tiny released files under `root`, in an HF cache and a models folder, with the presets file."""
     files = tiny.write_released(root / "files", seed=0)
     others = tiny.write_other_autoencoders(root / "files")
     w = World(root, files, root / "hf" / "hub", root / "models", root / "presets.json", others)
@@ -71,6 +70,17 @@ def world(tmp_path_factory) -> World:
             shutil.copyfile(src, dst)
     w.presets.write_text(json.dumps(tiny.presets_override(), indent=2))
     return w
+
+
+_BUILT: dict[str, World] = {}
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> World:
+    """Built once per session, also when another test folder's conftest imports this fixture."""
+    if "world" not in _BUILT:
+        _BUILT["world"] = build_world(tmp_path_factory.mktemp("world"))
+    return _BUILT["world"]
 
 
 @pytest.fixture

@@ -36,12 +36,35 @@ class Case:
     def weights(self, rel: str) -> dict[str, np.ndarray]:
         return load_file(str((self.folder / rel).resolve()))
 
+    def subset_indices(self, name: str) -> str:
+        """The io key of the trajectory indices behind `<name>_subset`: the `..._subset_indices` array its
+        call's `outputs` names (else the one io key of that call ending so)."""
+        leaf, call = name.split(".")[-1], name.split(".")[0]
+        suffix = f"{leaf}_subset_indices"
+        named = [v for c in self.meta.get("calls", []) if c.get("name") == call
+                 for v in _strings(c.get("outputs", {})) if v.endswith(suffix) and v in self.io]
+        found = named or [k for k in self.io if k.startswith(f"{call}.") and k.endswith(suffix)]
+        if len(set(found)) != 1:
+            raise KeyError(f"{self.name} stores {name}_subset but {len(set(found))} index arrays for it ({found})")
+        return found[0]
+
     def tolerances(self) -> dict[str, tuple[float, float]]:
         out = {}
         for name, tol in self.meta.get("tolerances", {}).items():
             if isinstance(tol, dict) and "atol" in tol:
                 out[name] = (float(tol["atol"]), float(tol.get("rtol", 0.0)))
         return out
+
+
+def _strings(node: Any) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
 
 
 def find_cases(root: Path) -> list[Path]:

@@ -40,10 +40,13 @@ def runner(request):
 
 
 def _tolerance(tols: dict, name: str) -> tuple[float, float]:
-    if name in tols:
-        return tols[name]
+    """The tolerance of `name`, else of the tensor it is a note on ('name | note'), else of the whole
+    trajectory a `<name>_subset` holds states of."""
     base = name.split(" | ")[0]
-    return tols.get(base, (1e-6, 0.0))
+    for key in (name, base, base.removesuffix("_subset")):
+        if key in tols:
+            return tols[key]
+    return (1e-6, 0.0)
 
 
 def _compare(expected: np.ndarray, actual: np.ndarray, atol: float, rtol: float) -> tuple[str | None, float]:
@@ -60,22 +63,46 @@ def _compare(expected: np.ndarray, actual: np.ndarray, atol: float, rtol: float)
             f"{int((err > bound).sum())} of {err.size} values out of tolerance"), float(err.max())
 
 
-def test_case(case_dir, runner):
-    case = load_case(case_dir)
+def stored(case, name: str) -> tuple[str, np.ndarray | None] | None:
+    """(io key, trajectory indices or None) of what the case stores for a computed `name`: the tensor itself,
+    or only some of its states (`<name>_subset`, with the index array its call's `outputs` names; see
+    ../shared/reference/README.md). None when the case stores neither."""
+    if name in case.io:
+        return name, None
+    subset = f"{name}_subset"
+    if subset not in case.io:
+        return None
+    return subset, case.io[case.subset_indices(name)]
+
+
+def check_case(case, runner) -> None:
+    """Every computed value against the case's stored one (only the stored states of a subset), at the
+    case's tolerance; every toleranced tensor must be computed or skipped with a reason."""
     assert case.kind in KINDS, f"unknown case kind {case.kind!r}"
     computed, skipped = getattr(runner, case.kind)(case)
     tols = case.tolerances()
-    failures = []
+    failures, covered = [], set()
     for name, value in computed.items():
-        expected = case.io[name.split(" | ")[0]]
+        base = name.split(" | ")[0]
+        where = stored(case, base)
+        assert where is not None, f"{runner.name} computed {base}, which {case.name} does not store"
+        key, indices = where
+        label = key + name[len(base):]
+        covered.add(key)
         candidates = value.candidates if isinstance(value, Either) else {"": value}
-        problems = [_compare(expected, np.asarray(v), *_tolerance(tols, name)) for v in candidates.values()]
+        if indices is not None:
+            candidates = {k: np.asarray(v)[indices] for k, v in candidates.items()}
+        problems = [_compare(case.io[key], np.asarray(v), *_tolerance(tols, label)) for v in candidates.values()]
         ok = [p for p in problems if p[0] is None]
         err = min((p[1] for p in (ok or problems)), default=0.0)
-        RESULTS.append((runner.name, case.name, name, err, _tolerance(tols, name)[0]))
+        RESULTS.append((runner.name, case.name, label, err, _tolerance(tols, label)[0]))
         if not ok:
             labelled = zip(candidates, problems, strict=True)
-            failures.append(f"{name}: " + " / ".join(f"{label or 'value'}: {p[0]}" for label, p in labelled))
-    uncovered = [k for k in tols if k not in computed and k not in skipped]
+            failures.append(f"{label}: " + " / ".join(f"{c or 'value'}: {p[0]}" for c, p in labelled))
+    uncovered = [k for k in tols if k not in covered and k not in computed and k not in skipped]
     assert not uncovered, f"{runner.name} computed no value for {uncovered}"
     assert not failures, f"{runner.name} / {case.name}:\n  " + "\n  ".join(failures)
+
+
+def test_case(case_dir, runner):
+    check_case(load_case(case_dir), runner)

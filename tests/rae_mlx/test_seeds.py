@@ -56,12 +56,12 @@ def test_trained_demo_pipeline_gives_the_same_images_on_both_backends():
 
     import rae_torch
     from rae_mlx.pipeline import generate_from_folder
-    from rae_spec.configs import PipelineConfig, from_json
+    from rae_spec.configs import PipelineConfig
 
     folder = Path(__file__).resolve().parents[2] / "rae_spec" / "presets_data" / "digits-demo"
     if not (folder / "pipeline.json").is_file():
         pytest.skip("no digits-demo preset in this checkout")
-    spec = from_json((folder / "pipeline.json").read_text(), PipelineConfig)
+    spec = PipelineConfig.load(folder)
     sampler = SamplerConfig(num_steps=10)
     labels, seed = [3, 7], 11
     out = generate_from_folder(folder, labels, seed=seed, sampler=sampler)

@@ -21,7 +21,7 @@ def test_files_match_the_preset_configs():
     pipe = get_pipeline("digits-demo")
     folder = local_path("digits-demo")
     assert folder.is_dir() and sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) <= 5 * 2**20
-    spec = from_json((folder / "pipeline.json").read_text())
+    spec = PipelineConfig.load(folder)
     assert isinstance(spec, PipelineConfig)
     assert spec.sampler == pipe.sampler and spec.guidance == pipe.guidance and spec.transport == pipe.transport
     for name in pipe.sampling_models() + (pipe.encoder,):
@@ -53,7 +53,7 @@ def pool(images: torch.Tensor) -> np.ndarray:
 
 def test_generates_the_requested_digits():
     folder = local_path("digits-demo")
-    spec = from_json((folder / "pipeline.json").read_text())
+    spec = PipelineConfig.load(folder)
     dit, decoder = load_model(folder / spec.dit), load_model(folder / spec.decoder)
     encoder_cfg = get_model("digits-demo-encoder").config
     mean, var = load_stats(folder / spec.stats, dit.config.latent_shape)

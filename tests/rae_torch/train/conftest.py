@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from rae_spec import DecoderConfig, EncoderConfig, to_dict  # noqa: E402
 from rae_torch.decoder import ViTDecoder  # noqa: E402
 from rae_torch.train.export import save_model_folder  # noqa: E402
-from rae_torch.train.toy import make_image_folder, save_random_encoder  # noqa: E402
+from tests.toy import make_image_folder, save_random_encoder  # noqa: E402
 
 ENCODER = EncoderConfig(kind="dinov2", hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32, patch_size=8,
                         image_size=32)

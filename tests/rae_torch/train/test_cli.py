@@ -61,13 +61,13 @@ def test_config_errors_are_one_line(assets, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"train": {"max_stepz": 3}}))
     result = CliRunner().invoke(train_cli, ["stage2", "--config", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown stage2.train keys ['max_stepz']" in result.output and "Traceback" not in result.output
     missing = tmp_path / "missing.yaml"
     missing.write_text(yaml.safe_dump({"encoder": "dinov2-b-reg", "data": {"path": str(assets["data"])},
                                        "model": "dit-dh-xl-256", "train": {"max_steps": 1}}))
     result = CliRunner().invoke(train_cli, ["stage2", "--config", str(missing)])
-    assert result.exit_code == 1 and "huggingface-cli download facebook/dinov2-with-registers-base" in result.output
+    assert result.exit_code == 2 and "huggingface-cli download facebook/dinov2-with-registers-base" in result.output
 
 
 REFERENCE_STAGE2 = """

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import signal
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from rae_spec import PipelineConfig, from_json  # noqa: E402
+from rae_spec import PipelineConfig  # noqa: E402
 from rae_torch import Sampler, guided_velocity, load_model, load_stats  # noqa: E402
 from rae_torch.train import checkpoints as ckpt  # noqa: E402
 from rae_torch.train import load_config, train_stage2  # noqa: E402
@@ -103,7 +104,7 @@ def test_checkpoint_and_export_load_and_sample(assets, tmp_path):
     assert not torch.equal(state["ema"]["final_layer.linear.weight"], state["model"]["final_layer.linear.weight"])
 
     folder = tmp_path / "export"
-    pipe = from_json((folder / "pipeline.json").read_text())
+    pipe = PipelineConfig.load(folder)
     assert isinstance(pipe, PipelineConfig) and pipe.class_names == ("class_00", "class_01", "class_02")
     dit = load_model(folder / pipe.dit)
     decoder = load_model(folder / pipe.decoder)
@@ -112,7 +113,7 @@ def test_checkpoint_and_export_load_and_sample(assets, tmp_path):
     for k, v in dit.state_dict().items():
         assert torch.equal(v, state["ema"][k]), k
     again = export_checkpoint(path, tmp_path / "again")  # the `export` command: same folder from the checkpoint
-    assert from_json((again / "pipeline.json").read_text()).class_names == pipe.class_names
+    assert PipelineConfig.load(again).class_names == pipe.class_names
     for k, v in load_model(again / "dit").state_dict().items():
         assert torch.equal(v, state["ema"][k]), k
     x = torch.randn(3, *dit.config.latent_shape)
@@ -134,7 +135,7 @@ def test_stats_are_exported_and_normalize(assets, tmp_path):
     train_stage2(load_config("stage2", data=data))
     m, v = load_stats(tmp_path / "run2" / "export" / "stats.safetensors", shape)
     assert torch.equal(m, mean) and torch.equal(v, var)
-    pipe = from_json((tmp_path / "run2" / "export" / "pipeline.json").read_text())
+    pipe = PipelineConfig.load(tmp_path / "run2" / "export")
     assert pipe.stats == "stats.safetensors"
 
 
@@ -179,3 +180,35 @@ def test_trained_model_samples_through_the_cli(assets, tmp_path, monkeypatch, ba
         assert images[b][0].shape == (32, 32, 3)
     for a, b in zip(images["torch"], images[backend], strict=True):
         assert np.abs(a - b).max() <= 1 and (a == b).mean() > 0.99
+
+
+def test_the_step_is_transport_loss_with_per_sample_draws(assets, tmp_path):
+    """train_step calls Transport.loss (the one stage-2 loss) with the per-sample seeded noise, uniforms
+    and label dropout; the same draws and weights give the same loss outside the trainer."""
+    from rae_torch.train.randomness import Stream, normals, uniforms
+
+    trainer = Stage2Trainer(load_config("stage2", data=stage2_data(assets, tmp_path, max_steps=1)))
+    trainer.build()
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    calls, seeds = [], []
+    loss, step = trainer.transport.loss, trainer.train_step
+
+    def recording(model, data, labels, **kw):
+        out = loss(model, data, labels, **kw)
+        calls.append((data.clone(), labels.clone(), kw, out["loss"].detach().clone()))
+        return out
+
+    def capturing(batches):
+        seeds.extend(b["seed"] for b in batches)
+        return step(batches)
+
+    trainer.transport.loss, trainer.train_step, trainer.build = recording, capturing, lambda: None
+    trainer.fit()
+    (z, labels, kw, value), = calls
+    s = seeds[0]
+    assert np.array_equal(kw["uniforms"], uniforms(s, Stream.TIME)[:, 0])
+    assert torch.equal(kw["noise"], normals(s, Stream.NOISE, z.shape[1:], "cpu"))
+    p = trainer.model_config.class_dropout_prob
+    assert torch.equal(kw["force_drop_ids"], torch.from_numpy(uniforms(s, Stream.LABEL_DROP)[:, 0] < p).long())
+    trainer.model.load_state_dict(before)
+    assert torch.equal(loss(trainer._forward, z, labels, **kw)["loss"], value)

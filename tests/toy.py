@@ -10,9 +10,8 @@ import torch
 from PIL import Image
 
 from rae_spec.configs import EncoderConfig
-
-from ..encoders import build_encoder
-from .export import save_model_folder
+from rae_torch.encoders import build_encoder
+from rae_torch.train.export import save_model_folder
 
 
 def make_image_folder(root: str | Path, classes: int = 3, per_class: int = 8, size: tuple[int, int] = (40, 36),
