@@ -28,6 +28,7 @@ from .evaluate import evaluate_cmd
 from .info import info
 from .reconstruct import reconstruct
 from .sample import sample
+from .sample_fid import sample_fid
 
 TRAIN_MODULE = "rae_torch.train.cli"
 
@@ -104,6 +105,7 @@ def cli() -> None:
     rae convert dit-dh-xl-256 dit-mlx/             a checkpoint -> MLX (or torch) model folder
     rae info dit-dh-xl-256-ag                      configs, sizes, cache status, memory
     rae classes retriever                          find ImageNet class ids by name
+    rae sample-fid --output fid50k/                50,000 images for FID (sharded, resumable)
     rae eval ref.npz samples.npz --inception F     FID, sFID, IS, precision, recall (ADM's evaluator)
     """
 
@@ -114,6 +116,7 @@ cli.add_command(download)
 cli.add_command(convert)
 cli.add_command(info)
 cli.add_command(classes)
+cli.add_command(sample_fid)
 cli.add_command(evaluate_cmd)
 
 

@@ -9,6 +9,7 @@ weights' sha256), so a reference batch is read through Inception once per weight
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import numpy as np
 
 from rae_spec import npz
 from rae_spec.evaluator import FIDStatistics, Results, evaluate
-from rae_spec.files import write_text
+from rae_spec.files import check_output, write_text
 from rae_spec.inception import SPATIAL_CHANNELS
 
 from . import __version__
@@ -54,11 +55,12 @@ Examples:
               help="Images per Inception forward pass (ADM's evaluator uses 64).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results with provenance (sha256 of the batches and the weights) as JSON.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write cached activations.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @debug_option
 def evaluate_cmd(ref: Path, samples: Path, inception: Path | None, backend: str, batch_size: int,
-                 json_out: Path | None, no_cache: bool, quiet: bool) -> None:
+                 json_out: Path | None, overwrite: bool, no_cache: bool, quiet: bool) -> None:
     """Evaluate a sample batch against a reference batch as ADM's evaluations/evaluator.py does.
 
     Both are .npz files with arr_0 = (N, H, W, 3) uint8 images (ADM's reference batches, or what
@@ -66,8 +68,12 @@ def evaluate_cmd(ref: Path, samples: Path, inception: Path | None, backend: str,
     when it has them, else its images' statistics. Prints ADM's lines: Inception Score, FID, sFID,
     Precision, Recall.
     """
+    if importlib.util.find_spec("scipy") is None:
+        raise UserError("rae eval needs scipy (the FID's matrix square root): pip install 'rae-mlx[eval]'")
     for path in (ref, samples):
         check_batch(path)
+    if json_out is not None:
+        check_output(json_out, overwrite=overwrite, what="--json file")
     ref_stats = read_stats(ref)
     weights = load_inception(inception)
     backend_name = choose_backend(backend)

@@ -53,9 +53,11 @@ class InceptionWeights:
 
 
 def _read_pth(path: Path) -> dict[str, np.ndarray]:
-    from rae_convert.torch_pickle import TorchPickleError, is_torch_zip, load
+    import zipfile
 
-    if is_torch_zip(path):
+    from rae_convert.torch_pickle import TorchPickleError, load
+
+    if zipfile.is_zipfile(path):  # torch >= 1.6
         try:
             obj = load(path)
         except TorchPickleError as e:
