@@ -22,6 +22,7 @@ Setup, once, outside the repository (TensorFlow is not a dependency of rae-mlx):
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -114,13 +115,7 @@ def main() -> None:
         tf = tf_acts[f"distances_{name}"]
         print(f"distances {name}: {(ours == tf).mean():.5f} identical, max |diff| {np.abs(ours - tf).max():.3g}")
 
-    backends = ["torch"]
-    try:
-        import mlx.core  # noqa: F401
-
-        backends.append("mlx")
-    except ImportError:
-        pass
+    backends = ["torch"] + (["mlx"] if importlib.util.find_spec("mlx") is not None else [])
     weights = load_inception(paths["pb"])
     for backend in backends:
         extractor, _ = make_extractor(backend, weights)
