@@ -20,6 +20,7 @@ import click
 from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 
 from . import __version__
+from .app.cli import app
 from .classes_cmd import classes
 from .convert_cmd import convert
 from .download import download
@@ -104,6 +105,7 @@ def cli() -> None:
     rae download dit-dh-xl-256-ag                  fetch a preset's files into the HF cache
     rae convert dit-dh-xl-256 dit-mlx/             a checkpoint -> MLX (or torch) model folder
     rae info dit-dh-xl-256-ag                      configs, sizes, cache status, memory
+    rae app                                        the local web app: warm models, previews, gallery
     rae classes retriever                          find ImageNet class ids by name
     rae sample-fid --output fid50k/                50,000 images for FID (sharded, resumable)
     rae eval ref.npz samples.npz --inception F     FID, sFID, IS, precision, recall (ADM's evaluator)
@@ -111,6 +113,7 @@ def cli() -> None:
 
 
 cli.add_command(sample)
+cli.add_command(app)
 cli.add_command(reconstruct)
 cli.add_command(download)
 cli.add_command(convert)

@@ -36,6 +36,9 @@ Examples:
               help="Model preset whose config the file holds [default: found from its tensor shapes].")
 @click.option("--config-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A rae config.json describing the file (instead of --model).")
+@click.option("--config", "reference_config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A reference YAML: the file is its stage_2 model (or its guidance model, when the file's "
+                   "tensors fit that one). Training checkpoints ({'model', 'ema', ...}) convert their EMA weights.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
               help="Cast floating tensors [default: as stored].")
 @click.option("--quantize", type=click.Choice(["4", "8"]), default=None,
@@ -48,8 +51,8 @@ Examples:
 @presets_option
 @debug_option
 def convert(src: str, dst: Path | None, target: str, model_preset: str | None, config_json: Path | None,
-            dtype: str | None, quantize: str | None, dry_run: bool, verify: bool, overwrite: bool,
-            models_dir: Path | None, presets_file: Path | None) -> None:
+            reference_config: Path | None, dtype: str | None, quantize: str | None, dry_run: bool, verify: bool,
+            overwrite: bool, models_dir: Path | None, presets_file: Path | None) -> None:
     """Convert SRC (a checkpoint file, a model folder, a model preset name, or a diffusers-format autoencoder
     preset) into the model folder DST (config.json + model.safetensors with provenance in its header, and
     stats.safetensors for a whole RAE), every tensor checked first."""
@@ -59,8 +62,8 @@ def convert(src: str, dst: Path | None, target: str, model_preset: str | None, c
     except ImportError as e:
         raise UserError("rae convert needs rae_convert, which ships with rae-mlx's MLX extra: "
                         "pip install 'rae-mlx[mlx]'") from e
-    if model_preset is not None and config_json is not None:
-        raise UserError("give --model or --config-json, not both")
+    if sum(x is not None for x in (model_preset, config_json, reference_config)) > 1:
+        raise UserError("give one of --model, --config-json and --config")
     if quantize is not None and target != "mlx":
         raise UserError("--quantize writes MLX layout only (drop --to torch)")
     if verify and dry_run:
@@ -68,8 +71,14 @@ def convert(src: str, dst: Path | None, target: str, model_preset: str | None, c
     if dst is not None and not dry_run:
         check_output_folder(dst, overwrite=overwrite, what="conversion folder")  # before any download or work
     registry = load_registry(presets_file)
-    path, config = _source(src, registry, Store(models_dir, log=lambda m: click.echo(m, err=True)),
-                           model_preset, config_json)
+    if reference_config is not None:
+        path = Path(src).expanduser()
+        if not path.exists():
+            raise UserError(f"{src} does not exist (with --config, SRC is a checkpoint file)")
+        config = _reference_dit(reference_config, path)
+    else:
+        path, config = _source(src, registry, Store(models_dir, log=lambda m: click.echo(m, err=True)),
+                               model_preset, config_json)
     named = not Path(src).expanduser().exists()  # a preset: name the folder after it
     dst = dst or Path(f"{src if named else path.stem if path.is_file() else path.name}-{target}")
     plan = convert_file(path, dst, config, target, dtype=dtype, quantize=int(quantize) if quantize else None,
@@ -94,6 +103,26 @@ def _whole_autoencoder(registry: Registry, store: Store, name: str) -> tuple[Pat
                         + ", ".join(f"rae convert {m}" for m in (a.encoder, a.decoder, a.stats) if m))
     weights = preset_weights(registry, store, a.encoder)
     return weights.path, registry.rae_config(a.encoder, a.decoder, a.encoder_input_size)
+
+
+def _reference_dit(yaml_path: Path, path: Path) -> Any:
+    """The DiT config a reference YAML gives the file: stage_2's, or the guidance model's when only that
+    one fits the file's tensors (read as the reference's loader does: the 'ema' entry when there is one)."""
+    from rae_spec.parameters import model_parameters
+    from rae_spec.reference_yaml import ReferenceConfig
+
+    if not yaml_path.is_file():
+        raise UserError(f"config {yaml_path} does not exist")
+    ref = ReferenceConfig.load(yaml_path)
+    candidates = [ref.stage2()]
+    g = ref.block("guidance", required=False)
+    if isinstance(g.get("guidance_model"), dict):
+        candidates.append(ref.dit(g["guidance_model"], "guidance.guidance_model"))
+    if len(candidates) == 1 or path.is_dir():
+        return candidates[0].config
+    shapes = tensor_shapes(path)
+    fits = [d for d in candidates if all(shapes.get(k) == v for k, v in model_parameters(d.config).items())]
+    return (fits or candidates)[0].config
 
 
 def _source(src: str, registry: Registry, store: Store, model_preset: str | None,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import errno
-
 from rae_spec.configs import ConfigError
-from rae_spec.files import OutputError
+from rae_spec.files import USER_OS_ERRNOS, OutputError
 
 EXIT_USAGE = 2  # a problem with the input: options, classes, files, configs
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
@@ -21,10 +19,6 @@ class MissingFileError(UserError):
 
 # Backend errors are recognised by name so this module never imports torch or mlx.
 _USER_ERROR_NAMES = {"CheckpointError", "ConfigError", "OutputError", "TorchPickleError", "SafetensorsError"}
-# OS errors about the user's files and disks (not bugs): reported as one line naming the path.
-USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
-                  errno.EISDIR, errno.ENAMETOOLONG, errno.EFBIG, errno.EEXIST, errno.ENOTEMPTY, errno.ELOOP,
-                  errno.ETXTBSY, errno.EMFILE, errno.ENFILE}
 
 
 def is_user_error(exc: BaseException) -> bool:
@@ -32,7 +26,7 @@ def is_user_error(exc: BaseException) -> bool:
     line, not a traceback."""
     if isinstance(exc, (UserError, ConfigError, OutputError)):
         return True
-    if isinstance(exc, OSError) and exc.errno in USER_OS_ERRORS:
+    if isinstance(exc, OSError) and exc.errno in USER_OS_ERRNOS:
         return True
     return any(cls.__name__ in _USER_ERROR_NAMES for cls in type(exc).__mro__)
 

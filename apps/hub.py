@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import MissingFileError
 
@@ -71,8 +72,8 @@ class Store:
         found = try_to_load_from_cache(repo, filename, cache_dir=hf_cache_dir())
         return Path(found) if isinstance(found, str) and os.path.isfile(found) else None
 
-    def fetch(self, repo: str, filename: str, hint: str = "") -> Fetched:
-        """The local file, downloading it first if needed (and allowed)."""
+    def fetch(self, repo: str, filename: str, hint: str = "", tqdm_class: Any = None) -> Fetched:
+        """The local file, downloading it first if needed (and allowed); `tqdm_class` receives the progress."""
         found = self.find(repo, filename)
         if found is not None:
             return self._record(repo, filename, Fetched(found, found.stat().st_size, False))
@@ -88,9 +89,9 @@ class Store:
         self.log(f"downloading {where} into the {self.location}")
         try:
             if self.models_dir is not None:
-                path = hf_hub_download(repo, filename, local_dir=self.models_dir / repo)
+                path = hf_hub_download(repo, filename, local_dir=self.models_dir / repo, tqdm_class=tqdm_class)
             else:
-                path = hf_hub_download(repo, filename, cache_dir=hf_cache_dir())
+                path = hf_hub_download(repo, filename, cache_dir=hf_cache_dir(), tqdm_class=tqdm_class)
         except KeyboardInterrupt:
             raise
         except Exception as e:  # network, auth, missing entry: all end the same way for the user

@@ -24,6 +24,13 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.astype(np.uint8).transpose(0, 2, 3, 1))
 
 
+def to_uint8_rounded(images: np.ndarray) -> np.ndarray:
+    """Decoded images (B, 3, H, W) -> (B, H, W, 3) uint8 as torchvision's save_image writes them (what the
+    reference's src/stage1_sample.py saves): clamp to [0, 1], x * 255 + 0.5 in float32, truncate."""
+    x = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)
+    return np.ascontiguousarray(np.clip(x, 0.0, 255.0).astype(np.uint8).transpose(0, 2, 3, 1))
+
+
 def save_png(path: str | Path, image: np.ndarray, text: dict[str, str] | None = None) -> None:
     """Write an (H, W, 3) uint8 image as PNG with tEXt chunks, atomically."""
     info = PngImagePlugin.PngInfo()
@@ -101,6 +108,14 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
     image = image.resize(tuple(round(s * scale) for s in image.size), resample=Image.BICUBIC)
     left, top = (image.size[0] - size) // 2, (image.size[1] - size) // 2
     return image.crop((left, top, left + size, top + size))
+
+
+def stretch(image: Image.Image, size: int) -> np.ndarray:
+    """(size, size, 3) uint8: the whole image resized to a square with Pillow's bicubic filter (antialiased
+    when shrinking), non-square images stretched; the input itself when it is already that size."""
+    if image.size != (size, size):
+        image = image.resize((size, size), resample=Image.BICUBIC)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def grid(images: Sequence[np.ndarray], columns: int, padding: int = 2) -> np.ndarray:

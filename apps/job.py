@@ -33,8 +33,17 @@ from .classes import ClassVocabulary, vocabulary
 from .engines.base import DTYPES, Engine
 from .errors import UserError
 from .hub import Store
-from .images import save_png, to_uint8
-from .metadata import FORMAT, GRID_FORMAT, file_record, png_chunks, sample_record, sha256, write_sidecar
+from .images import grid, save_png, to_uint8
+from .metadata import (
+    FORMAT,
+    GRID_FORMAT,
+    file_record,
+    grid_record,
+    png_chunks,
+    sample_record,
+    sha256,
+    write_sidecar,
+)
 from .pipeline import SamplingPipeline, check_compatible, dit_from_path, from_preset, with_dit
 from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from .plan import Item, chunks, generation_order
@@ -261,10 +270,12 @@ class Plan:
         return len(self.work) * (self.pipe.sampler.num_steps - 1)
 
 
-def plan_job(job: SampleJob, registry: Registry, store: Store, record: dict[str, Any] | None = None) -> Plan:
+def plan_job(job: SampleJob, registry: Registry, store: Store, record: dict[str, Any] | None = None, *,
+             download: bool = True) -> Plan:
     """Resolve the pipeline, apply the job's settings, parse its classes, split the work. With the `record`
-    the job was made from, the notes say what differs from the recorded run."""
-    pipe = apply_settings(resolve(registry, store, job), job)
+    the job was made from, the notes say what differs from the recorded run. `download=False`: a preset's
+    missing file is an error that names the `rae download` command, never a download."""
+    pipe = apply_settings(resolve(registry, store, job, download=download), job)
     vocab = vocabulary(pipe.num_classes, [(n,) for n in pipe.class_names] if pipe.class_names else None)
     class_ids = tuple(vocab.parse_all(job.classes))
     items = generation_order(job.seeds, class_ids, job.num_images)
@@ -280,7 +291,7 @@ def plan_job(job: SampleJob, registry: Registry, store: Store, record: dict[str,
     return Plan(job, pipe, vocab, class_ids, tuple(tuple(c) for c in work), tuple(keep), files, tuple(notes))
 
 
-def resolve(registry: Registry, store: Store, job: SampleJob) -> SamplingPipeline:
+def resolve(registry: Registry, store: Store, job: SampleJob, *, download: bool = True) -> SamplingPipeline:
     """The pipeline a job names: its config YAML, else its preset (default) with an optional model."""
     if job.config is not None:
         return reference_yaml.sampling_pipeline(Path(job.config), store)
@@ -293,7 +304,7 @@ def resolve(registry: Registry, store: Store, job: SampleJob) -> SamplingPipelin
     if folder is not None and is_pipeline_folder(folder):  # a pipeline that ships with the package
         pipe = dataclasses.replace(pipeline_from_folder(folder, registry), source={"preset": name})
     else:
-        pipe = from_preset(registry, store, name)
+        pipe = from_preset(registry, store, name, download=download)
     if job.model is not None:
         pipe = with_dit(pipe, dit_from_path(job.model), str(Path(job.model).resolve()))
     return pipe
@@ -359,7 +370,10 @@ def no_phase(name: str) -> AbstractContextManager:
 
 
 def load_models(engine: Engine, pipe: SamplingPipeline, low_memory: bool = False) -> None:
-    """Load what sampling needs (engines keep models that are already loaded)."""
+    """Load what sampling needs (engines keep models that are already loaded). With low_memory a decoder
+    still loaded from an earlier job is freed first, so the DiT and the decoder are never held together."""
+    if low_memory and "decoder" in getattr(engine, "loaded", {}):
+        engine.release("decoder")
     engine.load_dit(pipe)
     if not low_memory:
         engine.load_decoder(pipe)
@@ -443,6 +457,18 @@ def image_record(plan: Plan, item: Item, engine_info: dict[str, Any]) -> dict[st
                          class_name=plan.vocab.name(item.class_id), classes=list(plan.class_ids),
                          num_images=plan.job.num_images, batch_size=plan.job.batch_size, engine_info=engine_info,
                          files=plan.files)
+
+
+def grid_image(plan: Plan, images: list[np.ndarray], engine_info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """(one grid image of a plan's images, its `rae-grid` record). With n > 1 each row is one class and seed,
+    else the grid is about square."""
+    job = plan.job
+    n = job.num_images
+    columns = n if n > 1 else min(len(images), math.ceil(math.sqrt(len(images))))
+    record = grid_record(plan.pipe, seeds=list(job.seeds), classes=list(plan.class_ids),
+                         class_names=[plan.vocab.name(c) for c in plan.class_ids], num_images=n,
+                         batch_size=job.batch_size, columns=columns, engine_info=engine_info, files=plan.files)
+    return grid(images, columns), record
 
 
 def save_image(path: Path, image: np.ndarray, record: dict[str, Any], sidecar: bool = False) -> Path:

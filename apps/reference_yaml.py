@@ -11,12 +11,11 @@ models folder), so everything works offline once downloaded.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rae_spec.configs import ConfigError, DecoderConfig, EncoderConfig, RAEConfig, StatsConfig
+from rae_spec.configs import ConfigError, DecoderConfig, EncoderConfig, RAEConfig, StatsConfig, read_json_object
 from rae_spec.hf import encoder_config_from_hf
 from rae_spec.presets import MODELS
 from rae_spec.reference_yaml import (
@@ -95,10 +94,10 @@ class Resolver:
         if local is not None:
             if not (local / name).is_file():
                 raise UserError(f"{what} {value!r} has no {name}")
-            return _read_json(local / name)
+            return read_json_object(local / name)
         if value.startswith((".", "/", "~")) or value.count("/") != 1:
             raise UserError(f"{what} {value!r} is neither a local folder nor a hub model id (org/name)")
-        return _read_json(self.store.get(value, name, download=self.download, hint=self.hint()))
+        return read_json_object(self.store.get(value, name, download=self.download, hint=self.hint()))
 
     def weights_in(self, value: str, what: str) -> tuple[Path, str]:
         """The weights file of an HF model folder or repo id (model.safetensors, else pytorch_model.bin)."""
@@ -110,16 +109,6 @@ class Resolver:
             raise UserError(f"{what} {value!r} has no {' or '.join(ENCODER_WEIGHTS)}")
         path = self.store.get(value, ENCODER_WEIGHTS[0], download=self.download, hint=self.hint())
         return path, f"{value}/{ENCODER_WEIGHTS[0]}"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is not valid JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object")
-    return data
 
 
 # ------------------------------------------------------------------------------------------------ stage 1

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from rae_spec.configs import (
     StatsConfig,
     TransportConfig,
     from_dict,
+    read_json_object,
     to_dict,
 )
 from rae_spec.presets import AutoencoderPreset as Autoencoder
@@ -117,14 +117,7 @@ def load_registry(presets_file: str | Path | None = None) -> Registry:
     if not presets_file:
         return registry
     path = Path(presets_file).expanduser()
-    if not path.is_file():
-        raise UserError(f"presets file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"presets file {path} is not valid JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise UserError(f"presets file {path} must hold a JSON object")
+    data = read_json_object(path, "presets file")
     unknown = set(data) - {"models", "pipelines", "autoencoders", "default_pipeline"}
     if unknown:
         raise UserError(f"presets file {path}: unknown sections {sorted(unknown)}; "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import secrets
 import string
@@ -19,8 +18,16 @@ from rae_spec.files import check_output
 from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
-from .images import grid
-from .job import Listener, Plan, SampleJob, generate, image_record, plan_job, save_image
+from .job import (
+    Listener,
+    Plan,
+    SampleJob,
+    generate,
+    grid_image,
+    image_record,
+    plan_job,
+    save_image,
+)
 from .metadata import grid_record, read_record, same_job
 from .options import (
     backend_options,
@@ -211,12 +218,8 @@ def run(ctx: click.Context, **o: Any) -> None:
             written.append(save_image(targets[item.index], image, image_record(plan, item, info), o["metadata"]))
     bars.close()
     if job.grid:
-        n = job.num_images
-        columns = n if n > 1 else min(len(grid_images), math.ceil(math.sqrt(len(grid_images))))
-        record = grid_record(plan.pipe, seeds=list(job.seeds), classes=list(plan.class_ids),
-                             class_names=[plan.vocab.name(c) for c in plan.class_ids], num_images=n,
-                             batch_size=job.batch_size, columns=columns, engine_info=info, files=plan.files)
-        written.append(save_image(targets[-1], grid(grid_images, columns), record, o["metadata"]))
+        image, record = grid_image(plan, grid_images, info)
+        written.append(save_image(targets[-1], image, record, o["metadata"]))
     for path in written:
         click.echo(str(path))
     if o["verbose"]:

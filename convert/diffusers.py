@@ -61,8 +61,6 @@ DEFAULTS: dict[str, Any] = {
     "noise_tau": 0.0, "reshape_to_2d": True, "use_encoder_loss": False, "scaling_factor": 1.0,
 }
 HEAD_DIM = 64  # diffusers builds every encoder with width / 64 heads
-# diffusers builds each kind's position table for this image size, whatever its HF config's default
-POSITION_IMAGE_SIZE = {"dinov2": 518, "siglip2": 256, "mae": 224}
 ATTENTION = {"to_q": "attention.query", "to_k": "attention.key", "to_v": "attention.value", "to_out.0": "output.dense"}
 BUFFERS = ("encoder_mean", "encoder_std", "_latents_mean", "_latents_std", "_latent_mean", "_latent_var")
 STD_EPS = 1e-5  # diffusers' conversion stores std = sqrt(var + 1e-5)
@@ -158,7 +156,7 @@ def rae_config(f: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> RAEConf
     fc1 = next((s for k, s in enc.items() if k.endswith(("fc1.weight", "intermediate.dense.weight"))), None)
     pos = next((s for k, s in enc.items() if k.endswith(("position_embeddings", "position_embedding.weight"))), None)
     hidden, patch = int(f["encoder_hidden_size"]), int(f["encoder_patch_size"])
-    image = POSITION_IMAGE_SIZE[kind]
+    image = record.diffusers_image_size
     if pos is not None:  # the table has a row for the CLS token where the kind has one
         image = math.isqrt(pos[-2] - int(record.cls_token)) * patch
     hf = {"model_type": record.hf_model_types[0], "hidden_size": hidden, "patch_size": patch, "image_size": image,

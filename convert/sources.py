@@ -20,7 +20,7 @@ import numpy as np
 
 from rae_spec.configs import StatsConfig, from_json
 from rae_spec.hf import load_encoder_config
-from rae_spec.state_dict import CheckpointError, unwrap_state_dict
+from rae_spec.state_dict import CheckpointError, mean_var, unwrap_state_dict
 
 from . import diffusers, safetensors_io, torch_pickle
 
@@ -62,11 +62,8 @@ def _read_file(path: Path) -> tuple[Any, dict[str, str]]:
 
 def read_stats_object(obj: Any, path: Path) -> dict[str, np.ndarray]:
     """{'mean'?, 'var'?} from a stat.pt-style dict (either may be None or absent)."""
-    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
-        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
-                              f"found {keys}")
-    return {k: np.asarray(obj[k], dtype=np.float32) for k in ("mean", "var") if obj.get(k) is not None}
+    mean, var = mean_var(obj, path, None, lambda v: np.asarray(v, dtype=np.float32))
+    return {k: v for k, v in (("mean", mean), ("var", var)) if v is not None}
 
 
 def open_source(src: str | Path, config: Any = None) -> Source:

@@ -12,7 +12,6 @@ MLX's OHWI layout through rae_convert.layout's table.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,6 @@ from rae_convert import diffusers
 from rae_convert.layout import change_layout, layout_plan
 
 from rae_spec.configs import (
-    DecoderConfig,
-    DiTDHConfig,
-    EncoderConfig,
-    LightningDiTConfig,
     RAEConfig,
     StatsConfig,
     from_json,
@@ -36,16 +31,21 @@ from rae_spec.hf import load_encoder_config
 from rae_spec.state_dict import (
     CheckpointError,
     check_file_size,
-    check_stats,
     match_state_dict,
+    mean_var,
+    model_kind,
     numpy_finite,
     unwrap_state_dict,
+    weights_file,
 )
 
 # Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles,
 # the random Fourier frequencies of the time embedding).
 KEEP_FLOAT32 = ("freqs_cos", "freqs_sin", "t_embedder.W")
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+# What mx.load reads from safetensors; files with other dtypes (F64) are read with numpy instead, so the
+# weights check can name the tensors and say "unsupported dtype" rather than "corrupt".
+MLX_SAFETENSORS_DTYPES = {"F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"}
 
 
 def resolve_dtype(dtype: Any) -> mx.Dtype | None:
@@ -66,9 +66,13 @@ def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
         from rae_convert.safetensors_io import SafetensorsError, read_header
 
         try:
-            read_header(path)  # every entry checked against the file (and a clear word on dtypes) first
+            header, _, _ = read_header(path)  # every entry checked against the file (and a word on dtypes) first
         except SafetensorsError as e:
             raise CheckpointError(str(e)) from e
+        if any(entry["dtype"] not in MLX_SAFETENSORS_DTYPES for entry in header.values()):
+            from rae_convert.safetensors_io import read  # numpy reads them; the loaders then say what is wrong
+
+            return read(path)
         try:
             arrays, metadata = mx.load(str(path), return_metadata=True)
         except (RuntimeError, ValueError) as e:
@@ -97,15 +101,7 @@ def build_model(config: Any) -> nn.Module:
     from .encoders import build_encoder
     from .rae import RAE
 
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
-        return build_dit(config)
-    if isinstance(config, DecoderConfig):
-        return ViTDecoder(config)
-    if isinstance(config, EncoderConfig):
-        return build_encoder(config)
-    if isinstance(config, RAEConfig):
-        return RAE(config)
-    raise TypeError(f"no module for {type(config).__name__}")
+    return {"dit": build_dit, "decoder": ViTDecoder, "encoder": build_encoder, "rae": RAE}[model_kind(config)](config)
 
 
 def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
@@ -130,9 +126,10 @@ def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Pa
 
 
 def _finite(a: Any) -> bool:
-    if isinstance(a, mx.array):
-        return bool(mx.all(mx.isfinite(a)).item())
-    return numpy_finite(a)
+    """rae_spec.state_dict.numpy_finite's scheme in MLX: the sum first, elements only if it is not finite."""
+    if not isinstance(a, mx.array):
+        return numpy_finite(a)
+    return bool(mx.isfinite(mx.sum(a.astype(mx.float32))).item()) or bool(mx.all(mx.isfinite(a)).item())
 
 
 def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> dict[str, Any]:
@@ -151,13 +148,6 @@ def _load_matched(module: nn.Module, tensors: dict[str, Any]) -> nn.Module:
     module.load_weights(weights, strict=True)
     mx.eval(module.parameters())
     return module
-
-
-def _weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            return folder / name  # pytorch_model.bin is a torch zip pickle: read without torch too
-    raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
 
 
 def _folder_config(folder: Path) -> Any:
@@ -197,7 +187,7 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
     folder = path if path.is_dir() else None
     if folder is not None:
         config = config if config is not None else _folder_config(folder)
-        path = _weights_file(folder)
+        path = weights_file(folder)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
     obj, metadata = read_checkpoint(path)
@@ -230,29 +220,14 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
             raise CheckpointError(f"{path} carries no latent statistics")
     else:
         if path.is_dir():
-            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
         obj, _ = read_checkpoint(path)
     return _mean_var(obj, path, shape)
 
 
 def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None) -> tuple[mx.array | None, mx.array | None]:
-    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
-        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
-                              f"found {keys}")
-    out = []
-    for name in ("mean", "var"):
-        value = obj.get(name)
-        if value is not None:
-            if not hasattr(value, "shape"):
-                raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
-            check_stats({name: value}, path, finite=_finite)
-            value = mx.array(np.asarray(value, dtype=np.float32)) if not isinstance(value, mx.array) else value
-            value = value.astype(mx.float32)
-            if shape is not None:
-                if value.size != math.prod(shape):
-                    raise CheckpointError(f"{path}: '{name}' has shape {tuple(value.shape)} ({value.size} values); "
-                                          f"expected {shape} for this model")
-                value = value.reshape(shape)
-        out.append(value)
-    return out[0], out[1]
+    return mean_var(obj, path, shape, _as_float32, finite=_finite)
+
+
+def _as_float32(value: Any) -> mx.array:
+    return (value if isinstance(value, mx.array) else mx.array(np.asarray(value, dtype=np.float32))).astype(mx.float32)

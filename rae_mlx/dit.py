@@ -13,10 +13,11 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from rae_spec.configs import DiTDHConfig, LightningDiTConfig
+from rae_spec.guidance import combine
 from rae_spec.tables import sincos_2d
 
 from .layers import DiTBlock, FinalLayer, LabelEmbedder, PatchEmbed, RoPE2D, TimestepEmbedder, as_array, unpatchify
-from .sampling import interval_mask
+from .sampling import OPS
 
 
 def _blocks(cfg, widths_heads) -> list[DiTBlock]:
@@ -122,16 +123,14 @@ class DiTDH(nn.Module):
         half = x[: x.shape[0] // 2]
         out = self(mx.concatenate([half, half]), t, y)
         cond, uncond = mx.split(out, 2)
-        mask = interval_mask(t[: t.shape[0] // 2], cfg_interval, cond.ndim)
-        guided = mx.where(mask, uncond + cfg_scale * (cond - uncond), cond)
+        guided = combine(OPS, t[: t.shape[0] // 2], cond, uncond, cfg_scale, cfg_interval)
         return mx.concatenate([guided, guided])
 
     def forward_with_autoguidance(self, x, t, y, cfg_scale: float, additional_model_forward,
                                   cfg_interval=(0.0, 1.0)) -> mx.array:
         main = self(x, t, y)
         guide = additional_model_forward(x, t, y)
-        mask = interval_mask(as_array(t), cfg_interval, main.ndim)
-        return mx.where(mask, guide + cfg_scale * (main - guide), main)
+        return combine(OPS, as_array(t), main, guide, cfg_scale, cfg_interval)
 
 
 class LightningDiT(nn.Module):

@@ -124,7 +124,7 @@ def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], confi
              if mx.issubdtype(arrays[k].dtype, mx.floating) != mx.issubdtype(current[k].dtype, mx.floating)]
     if wrong:
         raise CheckpointError(f"{path}: {len(wrong)} tensors have the wrong kind of dtype for quantized weights "
-                              f"(first: {', '.join(wrong[:5])}) (unsupported dtype)")
+                              f"(first: {', '.join(wrong[:5])}): unsupported dtype")
     nonfinite = [k for k in expected if mx.issubdtype(arrays[k].dtype, mx.floating)
                  and not mx.all(mx.isfinite(arrays[k])).item()]
     if nonfinite:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import mlx.core as mx
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from rae_spec import guidance as shared
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.noise import step_noise
-from rae_spec.samplers import Step, plan, rk_combine
+from rae_spec.samplers import SamplerBase, Step, rk_combine
 from rae_spec.step_state import StepState
 
 VelocityFn = Callable[[mx.array, mx.array], mx.array]
@@ -33,29 +34,16 @@ def interval_mask(t: mx.array, interval: tuple[float, float], ndim: int) -> mx.a
     return ((tf >= lo) & (tf <= hi)).reshape(-1, *([1] * (ndim - 1)))
 
 
-class Ops:
-    """rae_spec.guidance's array operations on MLX arrays."""
-
-    interval_mask = staticmethod(interval_mask)
-    where = staticmethod(mx.where)
-
-    @staticmethod
-    def cat(a: mx.array, b: mx.array) -> mx.array:
-        return mx.concatenate([a, b])
-
-    @staticmethod
-    def halves(x: mx.array) -> tuple[mx.array, mx.array]:
-        return tuple(mx.split(x, 2))
-
-    @staticmethod
-    def fill_like(labels: mx.array, value: int) -> mx.array:
-        return mx.full(labels.shape, value, dtype=labels.dtype)
+# rae_spec.guidance.ArrayOps on MLX arrays
+OPS = SimpleNamespace(cat=lambda a, b: mx.concatenate([a, b]), halves=lambda x: mx.split(x, 2),
+                      fill_like=lambda labels, value: mx.full(labels.shape, value, dtype=labels.dtype),
+                      where=mx.where, interval_mask=interval_mask)
 
 
 def guided_velocity(model, labels, guidance: GuidanceConfig | None = None, guide=None) -> VelocityFn:
     """v(x, t) for class labels (B,), with classifier-free guidance or autoguidance (rae_spec.guidance)."""
     labels = labels if isinstance(labels, mx.array) else mx.array(np.asarray(labels))
-    return shared.guided_velocity(model, labels, guidance, guide, Ops)
+    return shared.guided_velocity(model, labels, guidance, guide, OPS)
 
 
 # Where `mx.compile` of the per-step function was measured (bench/bench_mlx_torch.py, "sampler 3 steps"
@@ -77,7 +65,7 @@ def _f32(v: float) -> mx.array:
     return mx.array(v, dtype=mx.float32)
 
 
-class Sampler:
+class Sampler(SamplerBase):
     """Fixed-grid ODE (rae_spec.samplers' methods: Euler, Heun, Heun3, midpoint, RK4) and SDE
     (Euler-Maruyama) integration on the shifted time grid.
 
@@ -87,15 +75,11 @@ class Sampler:
     whatever the model's dtype.
     """
 
-    def __init__(self, config: SamplerConfig, shift: float, compile: bool | None = None):
-        self.config = config
-        self.plan = plan(config, shift)
-        self.grid = self.plan.grid
-        self.compile = compile_by_default() if compile is None else bool(compile)
+    stack = staticmethod(mx.stack)
 
-    @property
-    def num_function_evals(self) -> int:
-        return self.plan.num_function_evals
+    def __init__(self, config: SamplerConfig, shift: float, compile: bool | None = None):
+        super().__init__(config, shift)
+        self.compile = compile_by_default() if compile is None else bool(compile)
 
     def step_function(self, velocity: VelocityFn) -> Callable[..., tuple[mx.array, mx.array]]:
         """The per-step update as a function of arrays only (so it can be compiled), returning the new state
@@ -120,7 +104,7 @@ class Sampler:
 
     def walk(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[StepState]:
         """One evaluated StepState per step: the state it started from, the velocity there, the new state."""
-        x = x if isinstance(x, mx.array) else mx.array(np.asarray(x))
+        x = self.asarray(x)
         step_fn = self.step_function(velocity)
         B, total = x.shape[0], len(self.plan.steps)
         for step in self.plan.steps:
@@ -134,10 +118,9 @@ class Sampler:
             yield StepState(step.index + 1, total, step.t, step.t_next, x, v, new)
             x = new
 
-    def steps(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None) -> Iterator[mx.array]:
-        """The (evaluated) state after every step."""
-        for state in self.walk(x, velocity, rng):
-            yield state.next
+    @staticmethod
+    def asarray(x) -> mx.array:
+        return x if isinstance(x, mx.array) else mx.array(np.asarray(x))
 
     @staticmethod
     def _sde_inputs(x: mx.array, step: Step, rng) -> tuple[list[mx.array], mx.array]:
@@ -150,14 +133,3 @@ class Sampler:
             xi = mx.zeros(x.shape, dtype=x.dtype)
         scalars = [_f32(step.t), _f32(1.0 - step.t), _f32(step.diffusion), _f32(step.h), _f32(step.noise_scale)]
         return scalars, xi
-
-    def sample(self, x, velocity: VelocityFn, rng: np.random.Generator | None = None,
-               trajectory: bool = False) -> mx.array:
-        x = x if isinstance(x, mx.array) else mx.array(np.asarray(x))
-        states = [x]
-        for state in self.steps(x, velocity, rng):
-            if trajectory:
-                states.append(state)
-            else:
-                states[0] = state
-        return mx.stack(states) if trajectory else states[0]

@@ -1,27 +1,21 @@
-"""The flow-matching training objective (reference `Transport`) in MLX: draw t from the shifted
-distribution, interpolate x_t = (1 - t) x + t eps, regress the velocity eps - x. The time transform is
-rae_spec.schedule.time_from_uniform (numpy), so both backends map the same uniforms to the same times."""
+"""The reference's `Transport` objective on MLX arrays, for training or checking a model in MLX: the shared
+time distribution (rae_spec.schedule.TimeDistribution, so torch and MLX map the same uniforms to the same
+times), the linear interpolant and the velocity loss. Random draws come from numpy unless injected."""
 
 from __future__ import annotations
 
 import mlx.core as mx
 import numpy as np
 
-from rae_spec.configs import TransportConfig
-from rae_spec.schedule import time_from_uniform
+from rae_spec.schedule import TimeDistribution
 
 from .layers import as_array
 
 
-class Transport:
-    def __init__(self, config: TransportConfig, shift: float | None = None):
-        """`shift` overrides sqrt(shift_dim / shift_base) when a caller knows alpha directly."""
-        self.config = config
-        self.shift = config.time_dist_shift if shift is None else float(shift)
-
+class Transport(TimeDistribution):
     def time_from_uniform(self, U) -> mx.array:
         """Uniform draws in [0, 1) -> shifted training times (float32)."""
-        return mx.array(time_from_uniform(np.asarray(U), self.config.time_dist_type, self.shift))
+        return mx.array(self.times(U))
 
     def sample_time(self, batch: int, rng: np.random.Generator | None = None) -> mx.array:
         """Training times for a batch from numpy uniforms (`rng`, or a fresh generator)."""

@@ -50,8 +50,8 @@ def _describe(hint: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is tuple:
-        return "a list of " + (f"{_describe(args[0])}s" if args[-1] is Ellipsis else
-                               f"{len(args)} {_describe(args[0])}s")
+        plural = {int: "integers", float: "finite numbers", bool: "booleans", str: "strings"}.get(args[0], "values")
+        return f"a list of {plural}" if args[-1] is Ellipsis else f"a list of {len(args)} {plural}"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in args)
     return {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
@@ -280,8 +280,41 @@ def _pair(v: Any) -> Any:
     return v if isinstance(v, (list, tuple)) else (v, v)
 
 
+class _DiTLatents:
+    """What both DiTs derive from input_size, patch_size, in_channels, num_classes and class_dropout_prob."""
+
+    @property
+    def grid_size(self) -> int:
+        return self.input_size // self.patch_size
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid_size**2
+
+    @property
+    def null_label(self) -> int | None:
+        """The unconditional class id, or None when the model was built without one."""
+        return self.num_classes if self.class_dropout_prob > 0 else None
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.input_size, self.input_size)
+
+    def _check_stacks(self, stacks: list[tuple[int, int]]) -> None:
+        """The checks both DiTs share, for their (width, heads) stacks: MLP ratio, patching, head dims, classes."""
+        _validate(self)
+        _check(0 < self.mlp_ratio <= 64, f"mlp_ratio must be in (0, 64], got {self.mlp_ratio}")
+        _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
+        for width, heads in stacks:
+            _check(width % heads == 0, f"width {width} is not divisible by {heads} heads")
+            if self.use_rope:
+                _check((width // heads) % 4 == 0, f"RoPE needs a head dim divisible by 4, got {width // heads}")
+        _check(self.num_classes >= 1, "num_classes must be >= 1")
+        _check(0.0 <= self.class_dropout_prob < 1.0, "class_dropout_prob must be in [0, 1)")
+
+
 @dataclass(frozen=True)
-class DiTDHConfig:
+class DiTDHConfig(_DiTLatents):
     """DiT^DH (`DiTwDDTHead`): a DiT body of width hidden_size[0] and a wide, shallow DDT head of width
     hidden_size[1]. Every constructor flag of the reference is here, with its default."""
 
@@ -305,36 +338,11 @@ class DiTDHConfig:
         object.__setattr__(self, "hidden_size", _pair(self.hidden_size))
         object.__setattr__(self, "depth", _pair(self.depth))
         object.__setattr__(self, "num_heads", _pair(self.num_heads))
-        _validate(self)
-        _check(0 < self.mlp_ratio <= 64, f"mlp_ratio must be in (0, 64], got {self.mlp_ratio}")
-        _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
-        for width, heads in zip(self.hidden_size, self.num_heads, strict=True):
-            _check(width % heads == 0, f"width {width} is not divisible by {heads} heads")
-            if self.use_rope:
-                _check((width // heads) % 4 == 0, f"RoPE needs a head dim divisible by 4, got {width // heads}")
-        _check(self.num_classes >= 1, "num_classes must be >= 1")
-        _check(0.0 <= self.class_dropout_prob < 1.0, "class_dropout_prob must be in [0, 1)")
-
-    @property
-    def grid_size(self) -> int:
-        return self.input_size // self.patch_size
-
-    @property
-    def num_tokens(self) -> int:
-        return self.grid_size**2
-
-    @property
-    def null_label(self) -> int | None:
-        """The unconditional class id, or None when the model was built without one."""
-        return self.num_classes if self.class_dropout_prob > 0 else None
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        return (self.in_channels, self.input_size, self.input_size)
+        self._check_stacks(list(zip(self.hidden_size, self.num_heads, strict=True)))
 
 
 @dataclass(frozen=True)
-class LightningDiTConfig:
+class LightningDiTConfig(_DiTLatents):
     """The plain LightningDiT baseline (one stack, conditioning c = t + y)."""
 
     input_size: int = 16
@@ -354,32 +362,11 @@ class LightningDiTConfig:
     wo_shift: bool = False
 
     def __post_init__(self) -> None:
-        _validate(self)
-        _check(0 < self.mlp_ratio <= 64, f"mlp_ratio must be in (0, 64], got {self.mlp_ratio}")
-        _check(self.input_size % self.patch_size == 0, "input_size must be a multiple of patch_size")
-        _check(self.hidden_size % self.num_heads == 0, "hidden_size must be divisible by num_heads")
-        if self.use_rope:
-            _check((self.hidden_size // self.num_heads) % 4 == 0, "RoPE needs a head dim divisible by 4")
-
-    @property
-    def grid_size(self) -> int:
-        return self.input_size // self.patch_size
-
-    @property
-    def num_tokens(self) -> int:
-        return self.grid_size**2
+        self._check_stacks([(self.hidden_size, self.num_heads)])
 
     @property
     def out_channels(self) -> int:
         return self.in_channels * (2 if self.learn_sigma else 1)
-
-    @property
-    def null_label(self) -> int | None:
-        return self.num_classes if self.class_dropout_prob > 0 else None
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        return (self.in_channels, self.input_size, self.input_size)
 
 
 @dataclass(frozen=True)
@@ -453,7 +440,7 @@ class SamplerConfig:
     """
 
     mode: Literal["ode", "sde"] = "ode"
-    method: Literal["euler", "heun", "heun3", "midpoint", "rk4"] = "euler"
+    method: str = "euler"  # a name (or alias) of rae_spec.samplers.METHODS for `mode`
     num_steps: int = 50
     diffusion_form: Literal["sigma", "constant"] = "sigma"
     diffusion_norm: float = 1.0
@@ -541,12 +528,7 @@ class PipelineConfig:
     def load(cls, folder: str | Path) -> PipelineConfig:
         """The `pipeline.json` of `folder` (the one reader of that file). Unknown fields are errors."""
         path = Path(folder) / PIPELINE_FILE
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{path} is not readable JSON: {e}") from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} must hold a JSON object (a PipelineConfig)")
+        data = read_json_object(path)
         try:
             return from_dict(data, cls)
         except ConfigError as e:
@@ -612,6 +594,22 @@ def from_dict(d: dict[str, Any], cls: type | None = None) -> Any:
 
 def to_json(config: Any, indent: int = 2) -> str:
     return json.dumps(to_dict(config), indent=indent)
+
+
+def read_json_object(path: str | Path, what: str = "") -> dict[str, Any]:
+    """The JSON object in file `path` (pipeline.json, presets, an HF config.json); a missing, unreadable or
+    non-object file is a ConfigError naming it (`what` says what it was meant to be)."""
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    if not path.is_file():
+        raise ConfigError(f"{name} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ConfigError(f"{name} is not valid JSON: {' '.join(str(e).split())[:200]}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name} must hold a JSON object")
+    return data
 
 
 def from_json(text: str, cls: type | None = None) -> Any:

@@ -42,6 +42,7 @@ class EncoderKind:
     image_mean: tuple[float, float, float] = IMAGENET_MEAN  # when preprocessor_config.json has none
     image_std: tuple[float, float, float] = IMAGENET_STD
     hf_defaults: dict[str, Any] = field(default_factory=dict)  # config.json fields the HF class defaults
+    diffusers_image_size: int = 224     # the position table's image size diffusers' AutoencoderRAE builds
     hf_vision_config: str | None = None  # the nested config.json block holding the tower, if any
     hf_extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # kind-specific config.json reading
     check: Callable[[EncoderConfig], None] | None = None  # kind-specific validation
@@ -159,7 +160,7 @@ KINDS: dict[str, EncoderKind] = {r.kind: r for r in (
         reference_class="Dinov2withNorm", reference_weights_param="dinov2_path",
         module="dinov2", class_name="DINOv2Encoder", registers=True,
         hf_defaults={"patch_size": 14, "image_size": 518, "layer_norm_eps": 1e-6, "hidden_act": "gelu"},
-        hf_extra=_dinov2_extra, check=_dinov2_check, key_aliases=_ATTENTION_V5),
+        diffusers_image_size=518, hf_extra=_dinov2_extra, check=_dinov2_check, key_aliases=_ATTENTION_V5),
     EncoderKind(
         kind="siglip2", hf_model_types=("siglip", "siglip_vision_model"), hf_class="SiglipModel.vision_model",
         weight_prefix="vision_model.", patch_conv="vision_model.embeddings.patch_embedding.weight",
@@ -168,7 +169,7 @@ KINDS: dict[str, EncoderKind] = {r.kind: r for r in (
         reference_class="SigLIP2wNorm", reference_weights_param="model_name",
         module="siglip2", class_name="SigLIP2Encoder", cls_token=False, image_mean=SIGLIP_MEAN, image_std=SIGLIP_STD,
         hf_defaults={"patch_size": 16, "image_size": 224, "layer_norm_eps": 1e-6, "hidden_act": "gelu_pytorch_tanh"},
-        hf_vision_config="vision_config", aliases=("siglip",)),
+        diffusers_image_size=256, hf_vision_config="vision_config", aliases=("siglip",)),
     EncoderKind(
         kind="mae", hf_model_types=("vit_mae",), hf_class="ViTMAEForPreTraining.vit",
         weight_prefix="vit.", patch_conv="vit.embeddings.patch_embeddings.projection.weight", manifest=_mae_manifest,

@@ -11,15 +11,27 @@ How (`atomic_path`, `atomic_write`): a temporary file in the destination folder,
 os.replace. A reader (or a Ctrl-C, or a SIGTERM) never sees a half-written image, checkpoint or metadata
 file: either the old file (or nothing) is there, or the complete new one. Temporary files are removed on
 any exception, KeyboardInterrupt included. OS errors (disk full, read-only, permission) name the target.
+A kill -9 cannot be caught: its temporary file (`.<name>.rae<pid>-<random>.tmp`, never read as a result)
+is removed by the next check of the same output, once its process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+_TEMP = re.compile(r"^\..+\.rae(\d+)-[^.]+\.tmp$")  # atomic_path's temporary names, with the writer's pid
+
+
+# OS errors about the user's files and disks (not bugs): every CLI reports them as one line naming the path.
+USER_OS_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT,
+                            errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EFBIG, errno.EEXIST,
+                            errno.ENOTEMPTY, errno.ELOOP, errno.ETXTBSY, errno.EMFILE, errno.ENFILE})
 
 
 class OutputError(ValueError):
@@ -54,12 +66,37 @@ def _writable_parent(path: Path, what: str) -> None:
     os.unlink(probe)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path, name: str = "*") -> list[Path]:
+    """Delete the temporary files that writers of `name` (any file with '*') in `folder` left when killed
+    (their process no longer runs). A live writer's temporary file is left alone."""
+    found = []
+    for p in folder.glob(f".{name}.rae*-*.tmp") if folder.is_dir() else ():
+        m = _TEMP.match(p.name)
+        if m and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                found.append(p)
+    return found
+
+
 def check_output(path: str | Path, *, overwrite: bool = False, replaceable: Callable[[Path], bool] | None = None,
                  what: str = "output file") -> Path:
     """Check, before any work, that the file `path` can be written: not a folder (a name ending in '/'
-    counts), in a writable place, and not an existing file unless `overwrite` or `replaceable(path)`."""
+    counts), in a writable place, and not an existing file unless `overwrite` or `replaceable(path)`.
+    Temporary files of an earlier writer of `path` that was killed are removed."""
     text = os.fspath(path)
     path = Path(path).expanduser()
+    remove_stale_temporaries(path.parent, path.name)
     if text.endswith(("/", os.sep)) or path.is_dir():
         raise OutputError(f"the {what} {text} is a folder; give a file name inside it")
     if path.exists() or path.is_symlink():
@@ -77,6 +114,7 @@ def check_output_folder(path: str | Path, *, overwrite: bool = False, what: str 
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise OutputError(f"the {what} {path} exists and is a file, not a folder")
+    remove_stale_temporaries(path)
     if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()) and not overwrite:
         raise OutputError(f"the {what} {path} already exists and holds files; {OVERWRITE_HINT}")
     _writable_parent(path / "x", what)
@@ -89,7 +127,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.rae{os.getpid()}-", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise _named(e, path) from e
     os.close(fd)

@@ -12,6 +12,7 @@ grid); the SDE is Euler-Maruyama for this time convention (see `Step.noise_scale
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,3 +179,44 @@ def plan(config: Any, shift: float) -> Plan:
         else:
             steps.append(Step(k, t, t_next, dt, stage_times(t, t_next, m.tableau[0])))
     return Plan(config, grid, tuple(steps))
+
+
+class SamplerBase:
+    """What both backends' Sampler share: the plan, `steps` and `sample` (the trajectory bookkeeping). A
+    backend implements `walk` (one StepState per step, on its arrays), `asarray` and `stack`."""
+
+    def __init__(self, config: Any, shift: float):
+        self.config = config
+        self.plan = plan(config, shift)
+        self.grid = self.plan.grid
+
+    @property
+    def num_function_evals(self) -> int:
+        return self.plan.num_function_evals
+
+    def walk(self, x: Any, velocity: Any, rng: Any = None) -> Iterator[Any]:
+        raise NotImplementedError
+
+    @staticmethod
+    def asarray(x: Any) -> Any:
+        return x
+
+    @staticmethod
+    def stack(states: list) -> Any:
+        raise NotImplementedError
+
+    def steps(self, x: Any, velocity: Any, rng: Any = None) -> Iterator[Any]:
+        """The state after every step."""
+        for state in self.walk(x, velocity, rng):
+            yield state.next
+
+    def sample(self, x: Any, velocity: Any, rng: Any = None, trajectory: bool = False) -> Any:
+        """The final state, or with `trajectory` every state stacked (index 0 the start)."""
+        x = self.asarray(x)
+        states = [x]
+        for state in self.steps(x, velocity, rng):
+            if trajectory:
+                states.append(state)
+            else:
+                states[0] = state
+        return self.stack(states) if trajectory else states[0]

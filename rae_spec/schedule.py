@@ -13,7 +13,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .configs import parse_time_dist
+from .configs import TransportConfig, parse_time_dist
 
 T_MAX = 1.0 - 1.0 / 1000.0  # upper end of u in training and sampling (reference `check_interval`)
 
@@ -76,3 +76,18 @@ def time_from_uniform(uniforms: np.ndarray, time_dist_type: str, alpha: float, t
         u = (1.0 / (1.0 + np.exp(-z))).reshape(U.shape)
         u = np.clip(u, 0.0, t_max).astype(np.float32)
     return shift_time(u, alpha)
+
+
+class TimeDistribution:
+    """The training-time half of the reference's `Transport` that both backends share: the config, the
+    shift alpha, and the map from uniform draws to shifted times (`times`, numpy float32). rae_torch's and
+    rae_mlx's Transport add the interpolant and the loss on their own arrays."""
+
+    def __init__(self, config: TransportConfig, shift: float | None = None):
+        """`shift` overrides sqrt(shift_dim / shift_base) when a caller knows alpha directly."""
+        self.config = config
+        self.shift = config.time_dist_shift if shift is None else float(shift)
+
+    def times(self, uniforms) -> np.ndarray:
+        """Uniform draws in [0, 1) (any array with __array__) -> shifted training times, float32."""
+        return time_from_uniform(np.asarray(uniforms), self.config.time_dist_type, self.shift)

@@ -11,8 +11,8 @@ then checked against rae_spec's manifest before anything is loaded.
 from __future__ import annotations
 
 import json
-import math
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,6 @@ from safetensors.torch import load_file as load_safetensors
 from torch import nn
 
 from rae_spec.configs import (
-    DecoderConfig,
-    DiTDHConfig,
-    EncoderConfig,
-    LightningDiTConfig,
     RAEConfig,
     StatsConfig,
     from_json,
@@ -34,10 +30,12 @@ from rae_spec.hf import load_encoder_config
 from rae_spec.state_dict import (
     CheckpointError,
     check_file_size,
-    check_stats,
     match_state_dict,
+    mean_var,
+    model_kind,
     numpy_finite,
     unwrap_state_dict,
+    weights_file,
 )
 
 __all__ = ["CheckpointError", "build_model", "load_into", "load_model", "load_stats", "match_state_dict",
@@ -45,7 +43,10 @@ __all__ = ["CheckpointError", "build_model", "load_into", "load_model", "load_st
 
 
 def _finite(t: Any) -> bool:
-    return bool(torch.isfinite(t).all()) if isinstance(t, torch.Tensor) else numpy_finite(t)
+    """rae_spec.state_dict.numpy_finite's scheme in torch: the sum first, elements only if it is not finite."""
+    if not isinstance(t, torch.Tensor) or t.is_meta:
+        return numpy_finite(t)
+    return bool(torch.isfinite(t.sum(dtype=torch.float32))) or bool(torch.isfinite(t).all())
 
 
 def read_checkpoint(path: str | Path) -> Any:
@@ -64,7 +65,9 @@ def read_checkpoint(path: str | Path) -> Any:
         except (SafetensorError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on odd pickle protocols: noise; a failure says enough
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except OSError as e:
         if e.filename is not None:
             raise  # the file cannot be opened (permissions, I/O): reported as such, naming the path
@@ -75,6 +78,10 @@ def read_checkpoint(path: str | Path) -> Any:
         if "Weights only load failed" in msg or "weights_only" in msg:
             detail = next((line.strip() for line in msg.splitlines() if "GLOBAL" in line or "Unsupported" in line), "")
             detail = detail.split(" was not an allowed")[0].replace("WeightsUnpickler error: ", "")
+            if detail.startswith("Unsupported operand"):  # an opcode torch's safe loader lacks: damaged or exotic
+                raise CheckpointError(f"{path} cannot be read safely: its pickle uses an opcode torch's weights-only "
+                                      f"loader does not support ({detail}); the file is corrupt or was not written "
+                                      "by torch.save") from e
             raise CheckpointError(
                 f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle "
                 f"({detail or 'custom objects'}). "
@@ -106,15 +113,7 @@ def build_model(config: Any) -> nn.Module:
     from .encoders import build_encoder
     from .rae import RAE
 
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
-        return build_dit(config)
-    if isinstance(config, DecoderConfig):
-        return ViTDecoder(config)
-    if isinstance(config, EncoderConfig):
-        return build_encoder(config)
-    if isinstance(config, RAEConfig):
-        return RAE(config)
-    raise TypeError(f"no module for {type(config).__name__}")
+    return {"dit": build_dit, "decoder": ViTDecoder, "encoder": build_encoder, "rae": RAE}[model_kind(config)](config)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -145,13 +144,6 @@ def _from_layout(sd: dict[str, torch.Tensor], config: Any, metadata: dict[str, s
     return change_layout(tensors, config, "mlx", "torch")
 
 
-def _weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "diffusion_pytorch_model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            return folder / name
-    raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
-
-
 def load_model(path: str | Path, config: Any = None) -> nn.Module:
     """Load any model: a checkpoint file with its config, or a folder holding config.json (ours, or an
     HF encoder's) and the weights. A diffusers AutoencoderRAE folder (or its weights file) gives the whole
@@ -169,7 +161,7 @@ def load_model(path: str | Path, config: Any = None) -> nn.Module:
                 raise CheckpointError(f"{path} has no config.json; pass the model's config or preset")
             raw = json.loads(cfg_file.read_text())
             config = from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(path)
-        path = _weights_file(path)
+        path = weights_file(path)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
     obj = read_checkpoint(path)
@@ -213,28 +205,10 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
         obj = {k: torch.from_numpy(v) for k, v in stats.items()}
     else:
         if path.is_dir():
-            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else _weights_file(path)
+            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
         obj = read_checkpoint(path)
     return _mean_var(obj, path, shape)
 
 
 def _mean_var(obj: Any, path: Path, shape: tuple[int, int, int] | None):
-    if not isinstance(obj, dict) or not any(k in obj for k in ("mean", "var")):
-        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path} is not a latent statistics file: expected keys 'mean' and/or 'var', "
-                              f"found {keys}")
-    out = []
-    for name in ("mean", "var"):
-        value = obj.get(name)
-        if value is not None:
-            if not isinstance(value, torch.Tensor):
-                raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a tensor")
-            check_stats({name: value}, path, finite=_finite)
-            value = value.float()
-            if shape is not None:
-                if value.numel() != math.prod(shape):
-                    raise CheckpointError(f"{path}: '{name}' has shape {tuple(value.shape)} ({value.numel()} values); "
-                                          f"expected {shape} for this model")
-                value = value.reshape(shape)
-        out.append(value)
-    return out[0], out[1]
+    return mean_var(obj, path, shape, lambda v: torch.as_tensor(v).float(), finite=_finite)

@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from rae_spec.configs import DiTDHConfig, LightningDiTConfig
+from rae_spec.guidance import combine
 from rae_spec.tables import sincos_2d
 
 from .layers import DiTBlock, FinalLayer, LabelEmbedder, PatchEmbed, RoPE2D, TimestepEmbedder, unpatchify
-from .sampling import interval_mask
+from .sampling import OPS
 
 
 def _blocks(cfg, widths_heads) -> nn.ModuleList:
@@ -104,16 +105,14 @@ class DiTDH(nn.Module):
         half = x[: len(x) // 2]
         out = self.forward(torch.cat([half, half]), t, y)
         cond, uncond = out.chunk(2)
-        mask = interval_mask(t[: len(t) // 2], cfg_interval, cond.dim())
-        guided = torch.where(mask, uncond + cfg_scale * (cond - uncond), cond)
+        guided = combine(OPS, t[: len(t) // 2], cond, uncond, cfg_scale, cfg_interval)
         return torch.cat([guided, guided])
 
     def forward_with_autoguidance(self, x, t, y, cfg_scale: float, additional_model_forward,
                                   cfg_interval=(0.0, 1.0)) -> torch.Tensor:
         main = self.forward(x, t, y)
         guide = additional_model_forward(x, t, y)
-        mask = interval_mask(t, cfg_interval, main.dim())
-        return torch.where(mask, guide + cfg_scale * (main - guide), main)
+        return combine(OPS, t, main, guide, cfg_scale, cfg_interval)
 
 
 class LightningDiT(nn.Module):

@@ -9,14 +9,15 @@ Generator (rae_spec.noise) they also draw identical noise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from rae_spec import guidance as shared
-from rae_spec.configs import GuidanceConfig, SamplerConfig
+from rae_spec.configs import GuidanceConfig
 from rae_spec.noise import step_noise
-from rae_spec.samplers import Step, plan, rk_combine
+from rae_spec.samplers import SamplerBase, Step, rk_combine
 from rae_spec.step_state import StepState
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -29,32 +30,18 @@ def interval_mask(t: torch.Tensor, interval: tuple[float, float], ndim: int) -> 
     return ((tf >= lo) & (tf <= hi)).view(-1, *([1] * (ndim - 1)))
 
 
-class Ops:
-    """rae_spec.guidance's array operations on torch tensors."""
-
-    interval_mask = staticmethod(interval_mask)
-    where = staticmethod(torch.where)
-
-    @staticmethod
-    def cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.cat([a, b])
-
-    @staticmethod
-    def halves(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x.chunk(2)
-
-    @staticmethod
-    def fill_like(labels: torch.Tensor, value: int) -> torch.Tensor:
-        return torch.full_like(labels, value)
+# rae_spec.guidance.ArrayOps on torch tensors
+OPS = SimpleNamespace(cat=lambda a, b: torch.cat([a, b]), halves=lambda x: x.chunk(2), fill_like=torch.full_like,
+                      where=torch.where, interval_mask=interval_mask)
 
 
 def guided_velocity(model: torch.nn.Module, labels: torch.Tensor, guidance: GuidanceConfig | None = None,
                     guide: torch.nn.Module | None = None) -> VelocityFn:
     """v(x, t) for class labels (B,), with classifier-free guidance or autoguidance (rae_spec.guidance)."""
-    return shared.guided_velocity(model, labels, guidance, guide, Ops)
+    return shared.guided_velocity(model, labels, guidance, guide, OPS)
 
 
-class Sampler:
+class Sampler(SamplerBase):
     """Fixed-grid ODE (rae_spec.samplers' methods: Euler, Heun, Heun3, midpoint, RK4) and SDE
     (Euler-Maruyama) integration on the shifted time grid.
 
@@ -63,14 +50,7 @@ class Sampler:
     trajectory, index 0 being the start).
     """
 
-    def __init__(self, config: SamplerConfig, shift: float):
-        self.config = config
-        self.plan = plan(config, shift)
-        self.grid = self.plan.grid
-
-    @property
-    def num_function_evals(self) -> int:
-        return self.plan.num_function_evals
+    stack = staticmethod(torch.stack)
 
     def walk(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
              ) -> Iterator[StepState]:
@@ -93,12 +73,6 @@ class Sampler:
             yield StepState(step.index + 1, total, step.t, step.t_next, x, v, new)
             x = new
 
-    def steps(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
-              ) -> Iterator[torch.Tensor]:
-        """The state after every step."""
-        for state in self.walk(x, velocity, rng):
-            yield state.next
-
     @staticmethod
     def _sde_step(x: torch.Tensor, v: torch.Tensor, step: Step, rng) -> torch.Tensor:
         """x <- x - (v - D score) h + sqrt(2 D h) xi with score = -(x + (1 - t) v) / t (rae_spec.samplers.Step)."""
@@ -112,13 +86,3 @@ class Sampler:
                 xi = torch.randn_like(x)
             x = x + step.noise_scale * xi
         return x
-
-    def sample(self, x: torch.Tensor, velocity: VelocityFn, rng: np.random.Generator | None = None,
-               trajectory: bool = False) -> torch.Tensor:
-        states = [x]
-        for state in self.steps(x, velocity, rng):
-            if trajectory:
-                states.append(state)
-            else:
-                states[0] = state
-        return torch.stack(states) if trajectory else states[0]

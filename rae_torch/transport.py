@@ -1,26 +1,18 @@
-"""The flow-matching training objective (reference `Transport`): draw t from the shifted
-distribution, interpolate x_t = (1 - t) x + t eps, regress the velocity eps - x. The time transform is
-rae_spec.schedule.time_from_uniform (numpy), so both backends map the same uniforms to the same times."""
+"""Stage-2 training's objective in torch (the reference's `Transport.training_losses`): t from the shifted
+time distribution (rae_spec.schedule.TimeDistribution, shared with MLX), x_t = (1 - t) x + t eps, and the
+mean squared error of the predicted velocity against eps - x. Training calls `loss`."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from rae_spec.configs import TransportConfig
-from rae_spec.schedule import time_from_uniform
+from rae_spec.schedule import TimeDistribution
 
 
-class Transport:
-    def __init__(self, config: TransportConfig, shift: float | None = None):
-        """`shift` overrides sqrt(shift_dim / shift_base) when a caller knows alpha directly."""
-        self.config = config
-        self.shift = config.time_dist_shift if shift is None else float(shift)
-
+class Transport(TimeDistribution):
     def time_from_uniform(self, U) -> torch.Tensor:
         """Uniform draws in [0, 1) (a tensor or numpy array) -> shifted training times, float32 on the CPU."""
-        U = U.detach().cpu().numpy() if isinstance(U, torch.Tensor) else np.asarray(U)
-        return torch.from_numpy(time_from_uniform(U, self.config.time_dist_type, self.shift))
+        return torch.from_numpy(self.times(U.detach().cpu() if isinstance(U, torch.Tensor) else U))
 
     @staticmethod
     def interpolate(t: torch.Tensor, noise: torch.Tensor, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from rae_spec import DecoderConfig, EncoderConfig, RAEConfig
+
+# A tiny RAE (DINOv2-style encoder, 4 x 4 latent grid, 32 px images) for both backends' module tests.
+TINY_RAE = RAEConfig(encoder=EncoderConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+                                           image_size=56),
+                     decoder=DecoderConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+                                           latent_dim=16, num_patches=16, patch_size=8),
+                     encoder_input_size=56)
+
 
 def random_torch_model(config, seed: int = 0, std: float = 0.2):
     """A rae_torch module for `config` with every parameter random (including the zero-initialized ones)."""

@@ -21,6 +21,7 @@ class Engine(Protocol):
     name: str  # "torch" or "mlx"
     device: str  # e.g. "cpu", "cuda", "mps", "gpu"
     dtype: str  # one of DTYPES
+    loaded: dict[str, Any]  # "dit" / "decoder" -> what is loaded (load_* skip what already is)
 
     def load_dit(self, pipe: Any) -> None:
         """Load the DiT (and the autoguidance guide, when guidance uses it) of a SamplingPipeline."""

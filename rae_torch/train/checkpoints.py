@@ -56,7 +56,7 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-_ORPHAN = re.compile(r"^\.step-\d+\.pt\..+\.tmp$")  # rae_spec.files.atomic_path's temp names
+_ORPHAN = re.compile(r"^\.step-\d+\.pt\..+\.tmp$")  # rae_spec.files.atomic_path's temporary names
 
 
 def remove_orphans(output_dir: str | Path) -> list[Path]:

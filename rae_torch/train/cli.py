@@ -15,7 +15,6 @@ inside it, the loop saves a checkpoint at the next step boundary and exits 0.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import os
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 import click
 
 from rae_spec.configs import ConfigError
-from rae_spec.files import OutputError, check_output, check_output_folder
+from rae_spec.files import USER_OS_ERRNOS, OutputError, check_output, check_output_folder
 from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 
 from ..checkpoint import CheckpointError
@@ -34,8 +33,6 @@ from .config import dump_config, load_config
 from .pretrained import MODELS_DIR_ENV, MissingWeightsError
 
 USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, OutputError, FileNotFoundError, PermissionError)
-USER_OS_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
-                  errno.EISDIR}
 
 
 class TrainError(click.ClickException):
@@ -69,8 +66,12 @@ def _check_outputs(stage: str, cfg, overwrite: bool) -> None:
         check_output(cfg.output, overwrite=overwrite, what="statistics file")
     elif stage == "cache":
         check_output_folder(cfg.output_dir, overwrite=overwrite, what="latent cache folder")
-    else:
+    else:  # the run's own config.yaml is rewritten at each start; a user's file of that name is not
+        from .loop import RUN_CONFIG, RUN_CONFIG_HEADER
+
         check_output_folder(cfg.output_dir, overwrite=True, what="run folder")
+        ours = lambda p: p.read_bytes()[:200].decode("utf-8", "replace").startswith(RUN_CONFIG_HEADER)  # noqa: E731
+        check_output(Path(cfg.output_dir) / RUN_CONFIG, overwrite=overwrite, what="file", replaceable=ours)
 
 models_dir_option = click.option(
     "--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV, default=None,
@@ -120,7 +121,8 @@ def stage_command(stage: str, help_text: str):
         @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the trained model")
         @click.option("--global-seed", "seed", type=int, help="the run seed")
         @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
-        @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache")
+        @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache (or a "
+                      "config.yaml in the run folder that this command did not write)")
         @click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
         @models_dir_option
         @functools.wraps(run)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from rae_spec.configs import ConfigError
+from rae_spec.files import write_text
 
 from . import checkpoints as ckpt
 from . import distributed, precision
@@ -30,6 +31,8 @@ from .randomness import rng_state, seed_everything, set_rng_state
 from .tracking import Tracker, progress, setup_logging
 
 log = logging.getLogger("rae.train")
+RUN_CONFIG = "config.yaml"  # the resolved config, in the run folder
+RUN_CONFIG_HEADER = "# rae train: the resolved config of this run (rewritten at every start)\n"
 
 Callback = Callable[["Trainer", int], None]
 
@@ -245,7 +248,7 @@ class Trainer(abc.ABC):
         total = self.total_steps
         if self.rt.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(dump_config(self.cfg))
+            write_text(self.out / RUN_CONFIG, RUN_CONFIG_HEADER + dump_config(self.cfg))
         if not resumed:
             log.info("%s: %d steps of global batch %d (%d ranks x %d micro-batches of %d), %d samples, "
                      "%d steps per epoch", self.stage, total, run.global_batch_size, self.rt.world_size,

@@ -4,13 +4,9 @@ import mlx.core as mx
 import numpy as np
 
 from rae_mlx import RAE, MemoryMonitor
-from rae_spec import DecoderConfig, EncoderConfig, RAEConfig
+from tests.twins import TINY_RAE
 
-CONFIG = RAEConfig(encoder=EncoderConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
-                                         image_size=56),
-                   decoder=DecoderConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
-                                         latent_dim=16, num_patches=16, patch_size=8),
-                   encoder_input_size=56)
+CONFIG = TINY_RAE
 
 
 def test_micro_batched_decode_equals_one_batch():

@@ -4,14 +4,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rae_spec import DecoderConfig, EncoderConfig, RAEConfig  # noqa: E402
 from rae_torch import RAE  # noqa: E402
+from tests.twins import TINY_RAE  # noqa: E402
 
-CONFIG = RAEConfig(encoder=EncoderConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
-                                         image_size=56),
-                   decoder=DecoderConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
-                                         latent_dim=16, num_patches=16, patch_size=8),
-                   encoder_input_size=56)
+CONFIG = TINY_RAE
 
 
 def test_micro_batched_decode_equals_one_batch():

@@ -93,6 +93,10 @@ def judged(outcome: Outcome, problem: str = "") -> Outcome:
 
 
 def expect_refusal(outcome: Outcome, *, within: float | None = None, mentions: str = "") -> Outcome:
+    return _expect_refusal(outcome, within=within, mentions=mentions)
+
+
+def _expect_refusal(outcome: Outcome, *, within: float | None = None, mentions: str = "") -> Outcome:
     """A refusal is the right answer here: exit 0 is a problem too, as is a slow or vague refusal."""
     if outcome.code == 0:
         return judged(outcome, "accepted a file or option that must be refused")
@@ -112,11 +116,14 @@ def integrity(ctx: Context, rng: np.random.Generator, n: int) -> Iterator[Case]:
     for i in range(n):
         what, ops = craft.poison(rng)
         route = ("loader", "mlx", "convert")[i % 3]
-        yield Case("integrity", f"{what} via {route}", partial(_poison_then_clean, ctx, ops, route))
+        yield Case("integrity", f"{what} via {route}", partial(_poison_then_clean, ctx, ops, route, what))
 
 
-def _poison_then_clean(ctx: Context, ops: bytes, route: str) -> Outcome:
+def _poison_then_clean(ctx: Context, ops: bytes, route: str, what: str = "") -> Outcome:
+    """Mutating a global must be refused; merely calling an allow-listed function (REDUCE on _codecs.encode)
+    is harmless and may load. Either way the clean read afterwards must be exact."""
     d = ctx.scratch()
+    expect_refusal = _expect_refusal if not what.startswith("reduce on function") else (lambda o: o)
     if route == "loader":
         from rae_convert.torch_pickle import load
 
@@ -239,7 +246,7 @@ def _resource(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Outc
 
 GARBAGE_KINDS = ("non-finite weight", "integer weight", "float64 weight", "non-finite scale", "NaN in record",
                  "overflowing weights", "overflow --allow-nonfinite", "verify overflow", "16-bit PNG",
-                 "non-finite stats")
+                 "non-finite stats", "reconstruct overflow")
 
 
 def garbage(ctx: Context, rng: np.random.Generator, n: int) -> Iterator[Case]:
@@ -314,6 +321,27 @@ def _garbage(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Outco
         out = run_cli(*sample, "--model", folder, "-o", folder.parent / "x.png", "--allow-nonfinite")
         written = (folder.parent / "x.png").exists() and "warning:" in out.stderr
         return judged(out, "" if written or out.code != 0 else "--allow-nonfinite did not write with a warning")
+    if kind == "reconstruct overflow":  # a decoder whose finite weights overflow: no black reconstruction
+        import torch
+
+        d = ctx.scratch()
+        w = tiny.random_weights(tiny.DECODER, 3)
+        for k in w:
+            if k.endswith(("dense.weight", "decoder_pred.weight")):
+                w[k] = np.full_like(w[k], 3e37)
+        (d / "dec").mkdir()
+        torch.save({k: torch.from_numpy(v) for k, v in w.items()}, d / "dec" / "model.pt")
+        presets = tiny.presets_override()
+        presets["models"]["decoder-dinov2-b-xl-256"].update(repo=str(d / "dec"), filename="model.pt")
+        (d / "presets.json").write_text(json.dumps(presets))
+        first = run_cli("sample", "--class", "1", "--seed", "0", "--steps", "2", "-q", "--backend", "torch",
+                        "-o", d / "in.png")
+        if first.code != 0:
+            return judged(first, "the clean run failed")
+        out = run_cli("reconstruct", d / "in.png", "-q", "--backend", backend, "--presets", d / "presets.json",
+                      "-o", d / "rec.png")
+        return judged(expect_refusal(out, mentions="NaN or Inf"),
+                      "" if not (d / "rec.png").exists() else "a reconstruction was written")
     if kind == "non-finite stats":
         from safetensors.numpy import save_file
 
@@ -342,7 +370,8 @@ def _garbage(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Outco
 
 
 FILE_KINDS = ("sidecar json", "convert folder", "latents npy", "foreign png", "other job png", "same job png",
-              "overwrite flag", "folder as output", "parent is a file", "read-only place", "disk full")
+              "overwrite flag", "folder as output", "parent is a file", "read-only place", "disk full",
+              "train run config")
 
 
 def user_files(ctx: Context, rng: np.random.Generator, n: int) -> Iterator[Case]:
@@ -394,6 +423,21 @@ def _user_file(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Out
         if kind in ("same job png", "overwrite flag"):
             return judged(out, "" if out.code == 0 and target.is_file() else "the image was not written")
         return judged(expect_refusal(out, mentions="--overwrite"), _untouched(target, before))
+    if kind == "train run config":  # training into the folder that holds the user's own config.yaml
+        import yaml
+
+        from rae_torch.train.cli import train_cli
+
+        data = _train_assets(ctx)
+        cfg = {"model": {"type": "DiTDHConfig", "input_size": 4, "in_channels": 16, "hidden_size": [32, 48],
+                         "depth": [1, 1], "num_heads": [2, 2], "num_classes": 3},
+               "encoder": str(data["encoder"]), "encoder_input_size": 32,
+               "data": {"path": str(data["data"]), "image_size": 32, "num_workers": 0},
+               "train": {"global_batch_size": 4, "max_steps": 1, "progress": False, "tensorboard": False}}
+        text = f"# my run, seed {seed}\n" + yaml.safe_dump(cfg)
+        (d / "config.yaml").write_text(text)
+        out = run_cli("stage2", "--config", d / "config.yaml", "--output-dir", d, cli=train_cli, limit=60)
+        return judged(expect_refusal(out, mentions="--overwrite"), _untouched(d / "config.yaml", text.encode()))
     if kind == "folder as output":
         (d / "out").mkdir()
         return expect_refusal(run_cli(*sample, "-o", f"{d / 'out'}/"), within=1.0)
@@ -429,7 +473,7 @@ def _read_only_dir(d: Path) -> Path:
 # ---------------------------------------------------------------------------------------------- interrupts
 
 
-INTERRUPT_KINDS = ("sample", "grid", "reconstruct", "convert", "corrupt checkpoint")
+INTERRUPT_KINDS = ("sample", "grid", "reconstruct", "convert", "kill -9 leftovers", "corrupt checkpoint")
 
 
 def interrupts(ctx: Context, rng: np.random.Generator, n: int, training: bool = True) -> Iterator[Case]:
@@ -456,6 +500,8 @@ def _interrupt(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Out
     d = ctx.scratch()
     if kind == "corrupt checkpoint":
         return _resume_case(ctx, rng, d)
+    if kind == "kill -9 leftovers":
+        return _leftovers_case(ctx, rng, d)
     k = int(rng.integers(1, 4))
     if kind in ("sample", "grid"):
         from rae_apps import sample as sample_cmd
@@ -488,6 +534,39 @@ def _interrupt(ctx: Context, kind: str, rng: np.random.Generator, i: int) -> Out
                           else "a partial model folder was left")
     problem = problem or ("" if kind not in ("sample", "grid") or not written else f"wrote {written}")
     return Outcome(0 if not problem else out.code, out.stderr, out.seconds, out.rss_growth, problem)
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def _leftovers_case(ctx: Context, rng: np.random.Generator, d: Path) -> Outcome:
+    """What a kill -9 leaves (temporary files of a dead writer, beside an image or in a model folder) is
+    removed by the next run of the same command, which then succeeds; a live writer's file is kept."""
+    pid = _dead_pid()
+    tag = "".join(rng.choice(list("abcdefghijk0123456789"), 8))
+    if rng.random() < 0.5:
+        stale = d / f".x.png.rae{pid}-{tag}.tmp"
+        live = d / f".x.png.rae{os.getpid()}-{tag}.tmp"
+        stale.write_bytes(b"partial")
+        live.write_bytes(b"partial")
+        out = run_cli("sample", "--class", "1", "--seed", "0", "--steps", "2", "-q", "--backend", "torch",
+                      "-o", d / "x.png")
+        if not live.exists():
+            out.problem = "a running writer's temporary file was removed"
+        live.unlink(missing_ok=True)
+    else:
+        (d / "out").mkdir()
+        stale = d / "out" / f".model.safetensors.rae{pid}-{tag}.tmp"
+        stale.write_bytes(b"partial")
+        out = run_cli("convert", ctx.clean_pt, d / "out", "--model", "dit-dh-xl-256")
+    if out.code == 0 and stale.exists():
+        out.problem = f"{stale.name} was left in place"
+    return out
 
 
 def _resume_case(ctx: Context, rng: np.random.Generator, d: Path) -> Outcome:
