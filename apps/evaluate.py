@@ -9,7 +9,6 @@ weights' sha256), so a reference batch is read through Inception once per weight
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -68,8 +67,6 @@ def evaluate_cmd(ref: Path, samples: Path, inception: Path | None, backend: str,
     when it has them, else its images' statistics. Prints ADM's lines: Inception Score, FID, sFID,
     Precision, Recall.
     """
-    if importlib.util.find_spec("scipy") is None:
-        raise UserError("rae eval needs scipy (the FID's matrix square root): pip install 'rae-mlx[eval]'")
     for path in (ref, samples):
         check_batch(path)
     if json_out is not None:
