@@ -10,7 +10,6 @@ then checked against rae_spec's manifest before anything is loaded.
 
 from __future__ import annotations
 
-import json
 import pickle
 import warnings
 from pathlib import Path
@@ -21,15 +20,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file as load_safetensors
 from torch import nn
 
-from rae_spec.configs import (
-    RAEConfig,
-    StatsConfig,
-    from_json,
-)
-from rae_spec.hf import load_encoder_config
+from rae_spec.configs import RAEConfig, StatsConfig
 from rae_spec.state_dict import (
     CheckpointError,
     check_file_size,
+    folder_config,
     match_state_dict,
     mean_var,
     model_kind,
@@ -155,12 +150,8 @@ def load_model(path: str | Path, config: Any = None) -> nn.Module:
     if diffusers.folder_of(path) is not None:
         return _load_diffusers(path, config)
     if path.is_dir():
-        cfg_file = path / "config.json"
         if config is None:
-            if not cfg_file.is_file():
-                raise CheckpointError(f"{path} has no config.json; pass the model's config or preset")
-            raw = json.loads(cfg_file.read_text())
-            config = from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(path)
+            config = folder_config(path)
         path = weights_file(path)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
