@@ -20,10 +20,12 @@ from .classes_cmd import classes
 from .command import CommandGroup
 from .convert_cmd import convert
 from .download import download
+from .evaluate import evaluate_cmd
 from .info import info
 from .options import debug_option
 from .reconstruct import reconstruct
 from .sample import sample
+from .sample_fid import sample_fid
 
 TRAIN_MODULE = "rae_torch.train.cli"
 
@@ -67,6 +69,8 @@ def cli() -> None:
     rae info dit-dh-xl-256-ag                      configs, sizes, cache status, memory
     rae app                                        the local web app: warm models, previews, gallery
     rae classes retriever                          find ImageNet class ids by name
+    rae sample-fid --output fid50k/                50,000 images for FID (sharded, resumable)
+    rae eval ref.npz samples.npz --inception F     FID, sFID, IS, precision, recall (ADM's evaluator)
     """
 
 
@@ -77,6 +81,8 @@ cli.add_command(download)
 cli.add_command(convert)
 cli.add_command(info)
 cli.add_command(classes)
+cli.add_command(sample_fid)
+cli.add_command(evaluate_cmd)
 
 
 def main() -> None:
