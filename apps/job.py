@@ -384,6 +384,9 @@ def load_models(engine: Engine, pipe: SamplingPipeline, low_memory: bool = False
         engine.load_decoder(pipe)
 
 
+NoiseFn = Callable[[tuple[Item, ...]], tuple[np.ndarray, Any]]
+
+
 class NonFiniteError(UserError):
     """Sampling or decoding produced NaN or Inf: the image would be black or garbage."""
 
@@ -406,10 +409,11 @@ def check_finite(array: np.ndarray, what: str, chunk: tuple[Item, ...], allow: b
 def generate(engine: Engine, plan: Plan, listener: Listener | None = None, cancel: CancelCheck | None = None,
              low_memory: bool = False, phase: Callable[[str], AbstractContextManager] = no_phase,
              allow_nonfinite: bool = False, warn: Callable[[str], None] | None = None,
-             ) -> Iterator[tuple[Item, np.ndarray]]:
+             noise: NoiseFn | None = None) -> Iterator[tuple[Item, np.ndarray]]:
     """Sample and decode every work batch of a plan: (item, (H, W, 3) uint8 image) for each image to keep.
 
-    Noise: rae_spec.noise.rows_noise, for each chunk the rows of its seed's logical batch. With low_memory
+    Noise: rae_spec.noise.rows_noise, for each chunk the rows of its seed's logical batch (or `noise(chunk)`:
+    (start noise, the generator the SDE continues from), e.g. rae sample-fid's per-sample noise). With low_memory
     the decoder is loaded only after every batch is sampled and the DiT freed (peak: the larger model, not
     both). `cancel()` is asked between steps (rae_spec.step_state.Cancelled ends the generator). Latents and
     decoded images are checked for NaN / Inf (NonFiniteError) unless `allow_nonfinite` (then `warn`)."""
@@ -421,10 +425,13 @@ def generate(engine: Engine, plan: Plan, listener: Listener | None = None, cance
     sampled = []
     for k, chunk in enumerate(plan.work):
         listener.batch_started(k, len(plan.work), chunk)
-        noise, rng = rows_noise(chunk[0].seed, plan.rows_per_seed, [it.row for it in chunk], pipe.latent_shape)
+        if noise is None:
+            start, rng = rows_noise(chunk[0].seed, plan.rows_per_seed, [it.row for it in chunk], pipe.latent_shape)
+        else:
+            start, rng = noise(chunk)
         labels = np.array([it.class_id for it in chunk], dtype=np.int64)
         with phase("sample"):
-            latents = engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift, rng,
+            latents = engine.sample(start, labels, pipe.sampler, pipe.guidance, pipe.shift, rng,
                                     on_step=listener.step, cancel=cancel)
         check_finite(latents, "sampled latents", chunk, allow_nonfinite, warn)
         listener.batch_sampled(k, len(plan.work))

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from rae_spec.configs import (
-    DiTDHConfig,
+    DIT_CONFIGS,
     GuidanceConfig,
-    LightningDiTConfig,
     RAEConfig,
     SamplerConfig,
     from_json,
@@ -162,7 +161,7 @@ def dit_from_path(path: str | Path) -> Weights:
         config = from_json(cfg_file.read_text())
     except (json.JSONDecodeError, ValueError, TypeError) as e:
         raise UserError(f"{cfg_file} is not an rae model config: {' '.join(str(e).split())}") from e
-    if not isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+    if not isinstance(config, DIT_CONFIGS):
         raise UserError(f"{cfg_file} describes a {type(config).__name__}, not a diffusion transformer "
                         "(DiTDHConfig or LightningDiTConfig)")
     if path.is_dir():

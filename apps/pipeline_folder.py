@@ -8,7 +8,6 @@ classes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rae_spec.configs import (
@@ -20,7 +19,7 @@ from rae_spec.configs import (
     StatsConfig,
     from_json,
 )
-from rae_spec.hf import load_encoder_config
+from rae_spec.state_dict import folder_config
 
 from .errors import UserError
 from .pipeline import WEIGHT_NAMES, SamplingPipeline, Weights, check_compatible, dit_from_path
@@ -52,8 +51,7 @@ def _encoder(spec: str | None, folder: Path, registry: Registry) -> EncoderConfi
     path = folder / spec
     if not (path / "config.json").is_file():
         raise UserError(f"the pipeline's encoder {spec!r} is neither an encoder preset nor a folder with config.json")
-    raw = json.loads((path / "config.json").read_text())
-    return from_json((path / "config.json").read_text()) if "type" in raw else load_encoder_config(path)
+    return folder_config(path)
 
 
 def pipeline_from_folder(folder: str | Path, registry: Registry) -> SamplingPipeline:

@@ -28,27 +28,20 @@ from typing import Any
 import rae_spec
 from rae_spec.configs import (
     ConfigError,
-    DecoderConfig,
-    DiTDHConfig,
-    EncoderConfig,
     GuidanceConfig,
-    LightningDiTConfig,
     RAEConfig,
     SamplerConfig,
-    StatsConfig,
     TransportConfig,
     from_dict,
     read_json_object,
     to_dict,
 )
+from rae_spec.presets import KIND_CONFIGS, ModelPreset, PipelinePreset
 from rae_spec.presets import AutoencoderPreset as Autoencoder
-from rae_spec.presets import ModelPreset, PipelinePreset
 
 from .errors import UserError
 
 PRESETS_ENV = "RAE_PRESETS"
-KIND_CONFIG = {"dit": DiTDHConfig, "decoder": DecoderConfig, "stats": StatsConfig, "encoder": EncoderConfig}
-SAMPLING_KINDS = (DiTDHConfig, LightningDiTConfig)
 
 
 @dataclass(frozen=True)
@@ -158,10 +151,10 @@ def _config(old: Any, value: dict[str, Any], cls: type | None) -> Any:
 
 def _model(name: str, old: ModelPreset | None, spec: dict[str, Any], base: Path) -> ModelPreset:
     kind = spec.get("kind", old.kind if old else None)
-    if kind not in KIND_CONFIG:
-        raise ValueError(f"model {name!r} needs a kind: one of {sorted(KIND_CONFIG)}")
+    if kind not in KIND_CONFIGS:
+        raise ValueError(f"model {name!r} needs a kind: one of {sorted(KIND_CONFIGS)}")
     if "config" in spec:
-        spec["config"] = _config(old.config if old else None, dict(spec["config"]), KIND_CONFIG[kind])
+        spec["config"] = _config(old.config if old else None, dict(spec["config"]), KIND_CONFIGS[kind])
     elif old is None:
         raise ValueError(f"new model {name!r} needs a config")
     repo = spec.get("repo")

@@ -13,7 +13,6 @@ from typing import Any
 import click
 import numpy as np
 
-from rae_spec import samplers
 from rae_spec.files import check_output
 from rae_spec.parameters import parameter_count
 
@@ -21,7 +20,6 @@ from .engines import auto_reason, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .job import (
-    SAMPLER_CHOICES,
     Listener,
     Plan,
     SampleJob,
@@ -33,7 +31,15 @@ from .job import (
 )
 from .machine import FULL_SIZE_PARAMETERS, MAX_AUTO_BATCH, available_memory, choose_batch_size, precision_of, slow_path
 from .metadata import grid_record, read_record, same_job
-from .options import backend_options, debug_option, models_dir_option, output_options, presets_option
+from .options import (
+    backend_options,
+    debug_option,
+    models_dir_option,
+    output_options,
+    parse_interval,
+    pipeline_options,
+    presets_option,
+)
 from .progress import Phases, bar
 from .registry import load_registry
 
@@ -64,21 +70,7 @@ Examples:
               help="Images per class and seed.")
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0),
               help="Noise seed; repeatable [default: a random seed, printed].")
-@click.option("--steps", type=click.IntRange(2), default=None,
-              help="Time-grid points, counted as the reference does (50 points = 49 model steps).")
-@click.option("--sampler", type=click.Choice(list(SAMPLER_CHOICES)), default=None,
-              help=f"{samplers.describe()} [default: the preset's].")
-@click.option("--guidance", type=click.Choice(["none", "cfg", "autoguidance"]), default=None,
-              help="Guidance method [default: the preset's].")
-@click.option("--scale", type=float, default=None, help="Guidance scale (1 = unguided).")
-@click.option("--interval", type=str, default=None, metavar="LO,HI",
-              help="Guide only where LO <= t <= HI (t = 1 is noise).")
-@click.option("--preset", type=str, default=None, help="Pipeline preset [default: dit-dh-xl-256-ag].")
-@click.option("--model", type=click.Path(path_type=Path), default=None,
-              help="Your DiT (a folder with config.json and weights, or a checkpoint with config.json beside it), "
-                   "or a whole pipeline folder (pipeline.json, as training exports).")
-@click.option("--config", type=click.Path(path_type=Path), default=None,
-              help="A reference implementation sampling YAML (stage_1, stage_2, transport, sampler, guidance, misc).")
+@pipeline_options
 @backend_options
 @click.option("--batch-size", type=click.IntRange(1), default=None,
               help="Images per forward pass (splits the work, never changes the noise) [default: the largest, up "
@@ -127,7 +119,7 @@ def job_from_options(o: dict[str, Any], seeds: list[int]) -> SampleJob:
     return SampleJob(classes=tuple(o["classes"]), seeds=tuple(seeds), num_images=o["num_images"],
                      preset=o["preset"], model=_path_text(o["model"]), config=_path_text(o["config"]),
                      steps=o["steps"], sampler=o["sampler"], guidance=o["guidance"], scale=o["scale"],
-                     interval=_interval(o["interval"]) if o["interval"] is not None else None,
+                     interval=parse_interval(o["interval"]) if o["interval"] is not None else None,
                      dtype=o["dtype"] or "float32", quantize=int(o["quantize"]) if o["quantize"] else None,
                      batch_size=o["batch_size"] or MAX_AUTO_BATCH, grid=o["grid"])
 
@@ -248,16 +240,6 @@ def run(ctx: click.Context, **o: Any) -> None:
     if o["verbose"]:
         for line in phases.summary():
             _echo(f"total {line}")
-
-
-def _interval(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError as e:
-        raise UserError(f"--interval must be LO,HI (two numbers, e.g. 0.1,1.0), got {text!r}") from e
-    if not 0.0 <= lo < hi <= 1.0:
-        raise UserError(f"--interval needs 0 <= LO < HI <= 1, got {text!r}")
-    return lo, hi
 
 
 # ---------------------------------------------------------------------------------------------- outputs

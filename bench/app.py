@@ -59,7 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", default="torch")
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=9)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="rae-app-bench-"))
     out = root / "images"
@@ -84,12 +84,16 @@ def main() -> None:
         t_second = time.perf_counter() - t
 
         times: dict[int, list[float]] = {0: [], 5: []}
+        shares = []  # in each job with previews: preview seconds / (sampling + decoding seconds)
         for run in range(args.runs):
             for k in (0, 5):
                 t = time.perf_counter()
                 body = {**job, "seed": [10 + run], "preview_every": k}
-                wait(base, token, request(base, token, "/api/jobs", body)["id"])
+                state = wait(base, token, request(base, token, "/api/jobs", body)["id"])
                 times[k].append(time.perf_counter() - t)
+                if k:
+                    s = state["timing"]
+                    shares.append(s["previews"] / (s["sampling"] + s["decoding"]))
         plain, previewed = statistics.median(times[0]), statistics.median(times[5])
         time.sleep(0.5)
         held, peak = rss_kb(proc.pid), rss_kb(proc.pid, "VmHWM")
@@ -114,8 +118,10 @@ def main() -> None:
     print(f"  first image after start            {t_first:7.2f} s  (job submitted when the URL appeared)")
     print(f"  second image, models warm          {t_second:7.3f} s")
     print(f"  job without previews (median of {args.runs}) {plain:7.3f} s")
-    print(f"  job with previews every 5 steps    {previewed:7.3f} s  ({steps // 5} previews, overhead "
+    print(f"  job with previews every 5 steps    {previewed:7.3f} s  ({steps // 5} previews; wall-clock "
           f"{100 * (previewed - plain) / plain:+.1f} %)")
+    print(f"  preview overhead at k = 5          {100 * statistics.median(shares):7.1f} %  (median over "
+          f"{args.runs} jobs of preview time / sampling + decoding time, measured inside each job)")
     print(f"  memory held between jobs (RSS)     {held / 1024:7.1f} MB  (peak RSS {peak / 1024:.1f} MB)")
     print(f"  gallery, {listing['total']} images: first page of 200 {1000 * t_list_cold:.0f} ms, "
           f"again {1000 * t_list_warm:.0f} ms")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, StatsConfig
+from rae_spec.configs import DIT_CONFIGS, DecoderConfig, EncoderConfig, RAEConfig, StatsConfig
 from rae_spec.state_dict import CheckpointError
 
 TOLERANCE = 1e-3  # relative: float32 on both sides agrees to ~1e-6; anything near 1e-3 is a real difference
@@ -58,7 +58,7 @@ class VerifyReport:
 
 def inputs_for(config: Any, batch: int, seed: int) -> tuple[str, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
+    if isinstance(config, DIT_CONFIGS):
         return "DiT forward", {"x": rng.standard_normal((batch, *config.latent_shape), dtype=np.float32),
                                "t": rng.uniform(0.05, 1.0, batch).astype(np.float32),
                                "y": rng.integers(0, config.num_classes, batch)}
@@ -74,21 +74,25 @@ def inputs_for(config: Any, batch: int, seed: int) -> tuple[str, dict[str, np.nd
     raise TypeError(f"nothing to run for {type(config).__name__}")
 
 
+def _forward(model, config: Any, arrays: dict[str, Any], latent_to_tokens: Any) -> Any:
+    """The computation `inputs_for` prepared, on one backend's arrays (`latent_to_tokens` is that backend's)."""
+    if isinstance(config, DIT_CONFIGS):
+        return model(arrays["x"], arrays["t"], arrays["y"])
+    if isinstance(config, DecoderConfig):
+        return model.unpatchify(model(latent_to_tokens(arrays["latents"])))
+    if isinstance(config, EncoderConfig):
+        return model(arrays["pixels"])
+    return model(arrays["images"])
+
+
 def _run_torch(model, config, inp: dict[str, np.ndarray]) -> np.ndarray:
     import torch
 
     from rae_torch.rae import latent_to_tokens
 
-    T = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inp.items()}
     with torch.no_grad():
-        if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
-            out = model(T["x"], T["t"], T["y"])
-        elif isinstance(config, DecoderConfig):
-            out = model.unpatchify(model(latent_to_tokens(T["latents"])))
-        elif isinstance(config, EncoderConfig):
-            out = model(T["pixels"])
-        else:
-            out = model(T["images"])
+        out = _forward(model, config, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inp.items()},
+                       latent_to_tokens)
     return out.float().numpy()
 
 
@@ -97,15 +101,7 @@ def _run_mlx(model, config, inp: dict[str, np.ndarray]) -> np.ndarray:
 
     from rae_mlx.rae import latent_to_tokens
 
-    A = {k: mx.array(v) for k, v in inp.items()}
-    if isinstance(config, (DiTDHConfig, LightningDiTConfig)):
-        out = model(A["x"], A["t"], A["y"])
-    elif isinstance(config, DecoderConfig):
-        out = model.unpatchify(model(latent_to_tokens(A["latents"])))
-    elif isinstance(config, EncoderConfig):
-        out = model(A["pixels"])
-    else:
-        out = model(A["images"])
+    out = _forward(model, config, {k: mx.array(v) for k, v in inp.items()}, latent_to_tokens)
     return np.asarray(out.astype(mx.float32))
 
 

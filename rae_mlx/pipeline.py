@@ -12,7 +12,6 @@ start and, for the SDE, the per-step noise, so rae_torch gives the same images f
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 
 from rae_spec.configs import IMAGENET_MEAN, IMAGENET_STD, GuidanceConfig, SamplerConfig
 from rae_spec.noise import as_generator, initial_noise
-from rae_spec.step_state import CancelCheck, Cancelled, StepCallback, StepState
+from rae_spec.step_state import CancelCheck, StepCallback, StepState
 
 from .memory import MemoryMonitor, release
 from .rae import decode_latents
@@ -53,16 +52,7 @@ def sample_latents(dit, labels, noise, sampler: SamplerConfig, shift: float, *, 
     x = noise if isinstance(noise, mx.array) else mx.array(np.ascontiguousarray(noise, dtype=np.float32))
     labels = labels if isinstance(labels, mx.array) else mx.array(np.asarray(labels, dtype=np.int64))
     velocity = guided_velocity(dit, labels, guidance, guide)
-    if cancel is not None and cancel():
-        raise Cancelled()
-    latents = x
-    for state in Sampler(sampler, shift, compile=compile).walk(x, velocity, rng):
-        latents = state.next
-        if on_step is not None:
-            on_step(state)
-        if cancel is not None and cancel():
-            raise Cancelled()
-    return latents
+    return Sampler(sampler, shift, compile=compile).run(x, velocity, rng, on_step=on_step, cancel=cancel)
 
 
 def generate(dit: ModelOrLoader, decoder: ModelOrLoader | None, labels: Iterable[int], *, seed: int | None,
@@ -132,16 +122,15 @@ def generate_from_folder(folder: str | Path, labels: Iterable[int], *, seed: int
 
 def _encoder_normalization(folder: Path, encoder: str | None):
     """The encoder's pixel mean / std (decoding de-normalizes with them), read from its config only."""
-    from rae_spec.configs import EncoderConfig, from_json
-    from rae_spec.hf import load_encoder_config
+    from rae_spec.configs import EncoderConfig
     from rae_spec.presets import MODELS
+    from rae_spec.state_dict import folder_config
 
     if encoder is None:
         return IMAGENET_MEAN, IMAGENET_STD
     path = folder / encoder
     if (path / "config.json").is_file():
-        raw = json.loads((path / "config.json").read_text())
-        config = from_json(json.dumps(raw)) if "type" in raw else load_encoder_config(path)
+        config = folder_config(path)
     elif encoder in MODELS:
         config = MODELS[encoder].config
     else:

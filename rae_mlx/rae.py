@@ -93,10 +93,6 @@ class RAE(nn.Module):
     def latent_var(self) -> mx.array | None:
         return self._stats[1]
 
-    @property
-    def has_stats(self) -> bool:
-        return self.latent_mean is not None or self.latent_var is not None
-
     def preprocess(self, images: mx.array) -> mx.array:
         enc = self.config.encoder
         return preprocess(images, self.config.encoder_input_size, enc.image_mean, enc.image_std)

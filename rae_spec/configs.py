@@ -369,6 +369,10 @@ class LightningDiTConfig(_DiTLatents):
         return self.in_channels * (2 if self.learn_sigma else 1)
 
 
+# The diffusion transformers: what stage 2 trains and sampling runs.
+DIT_CONFIGS = (DiTDHConfig, LightningDiTConfig)
+
+
 @dataclass(frozen=True)
 class StatsConfig:
     """Latent normalization statistics (the reference's stat.pt): per-element mean and var of shape

@@ -54,3 +54,25 @@ def rows_noise(seed: int, batch: int, rows: Sequence[int], latent_shape: Sequenc
     """(start noise for `rows` of the seed's logical batch of `batch` rows, the generator the SDE continues from)."""
     rng = RowsOfBatch(seed, batch, rows)
     return rng.standard_normal((len(rows), *latent_shape), dtype=np.float32), rng
+
+
+class PerSample:
+    """One numpy generator per sample, `default_rng([0, seed, i])` for sample i: its start noise is the first
+    draw, the SDE's per-step noise the next ones. The noise of a sample is then a function of (seed, i)
+    alone, whatever the batch, shard or process it is made in (`rae sample-fid`)."""
+
+    def __init__(self, seed: int, indices: Sequence[int]):
+        self.generators = [np.random.default_rng([0, seed, int(i)]) for i in indices]
+
+    def standard_normal(self, shape, dtype=np.float32) -> np.ndarray:
+        shape = tuple(shape)
+        if shape[0] != len(self.generators):
+            raise ValueError(f"{len(self.generators)} samples, asked for {shape[0]} rows")
+        return np.stack([g.standard_normal(shape[1:], dtype=dtype) for g in self.generators])
+
+
+def per_sample_noise(seed: int, indices: Sequence[int], latent_shape: Sequence[int]) -> tuple[np.ndarray, PerSample]:
+    """(start noise of samples `indices`, the generator the SDE continues from): sample i draws from
+    `np.random.default_rng([0, seed, i])`."""
+    rng = PerSample(seed, indices)
+    return rng.standard_normal((len(indices), *latent_shape), dtype=np.float32), rng

@@ -31,13 +31,16 @@ from .configs import (
 from .hf import DIFFUSERS_WEIGHTS
 
 RAE_REPO = "nyu-visionx/RAE-collections"
+# The kinds of model preset and the config class each holds (a presets file's new models name one).
+KIND_CONFIGS: dict[str, type] = {"encoder": EncoderConfig, "decoder": DecoderConfig, "stats": StatsConfig,
+                                 "dit": DiTDHConfig}
 
 
 @dataclass(frozen=True)
 class ModelPreset:
     """One released file (or HF model repo) and the config it holds.
 
-    kind: encoder | decoder | stats | dit. `filename` is None for an HF encoder repo, whose
+    kind: a key of KIND_CONFIGS. `filename` is None for an HF encoder repo, whose
     `config.json` + `model.safetensors` are fetched together, and DIFFUSERS_WEIGHTS for one part (the
     kind) of a whole RAE in a diffusers AutoencoderRAE repo, whose config.json comes with it and is checked
     against `config` when loading. `local` (with repo "local") is a path inside this package for models
@@ -296,7 +299,6 @@ def _pipelines() -> dict[str, PipelinePreset]:
 
 PIPELINES: dict[str, PipelinePreset] = _pipelines()
 DEFAULT_PIPELINE = "dit-dh-xl-256-ag"
-
 
 
 def _autoencoders() -> dict[str, AutoencoderPreset]:

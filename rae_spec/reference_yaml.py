@@ -49,8 +49,6 @@ RAE_PARAMS = {"encoder_cls", "encoder_config_path", "encoder_input_size", "encod
               "normalization_stat_path", "eps"}
 DIT_TARGETS = {"DiTwDDTHead": DiTDHConfig, "LightningDiT": LightningDiTConfig}
 DEFAULT_SHIFT_DIM = 768 * 16 * 16  # the reference's default when misc has neither dim nor latent_size
-SAMPLING_BLOCKS = ("stage_1", "stage_2", "transport", "sampler", "guidance", "misc")
-TRAINING_BLOCKS = ("training", "gan", "eval")
 
 
 # ------------------------------------------------------------------------------------------------ YAML

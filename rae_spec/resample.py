@@ -11,6 +11,8 @@ is what makes the results agree to ~1e-6 (in float64 the image resize would diff
   rows renormalized). Used for the DINOv2 position table (37 x 37 -> 16 x 16).
 - `bilinear_matrix`: mode='bilinear', align_corners=False. Used when the decoder meets a token grid
   of another size.
+- `tf1_bilinear_taps`: TensorFlow 1's ResizeBilinear (the FID Inception graph's resize to 299), as
+  gather indices and lerps rather than a matrix, to round as TensorFlow does.
 """
 
 from __future__ import annotations
@@ -109,3 +111,16 @@ def resize_grid_np(table: np.ndarray, out_hw: tuple[int, int], kind: str) -> np.
     """Resize a (..., H, W) float array with the given rule (numpy reference implementation)."""
     wh, ww = resize_matrices(kind, table.shape[-2:], out_hw)
     return np.matmul(np.matmul(wh, table.astype(f32)), ww.T).astype(f32)
+
+
+def tf1_bilinear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, upper, lerp) of TensorFlow 1's ResizeBilinear (align_corners=False, no half-pixel centres),
+    the resize inside the FID Inception graph: source = i * (in / out) in float32, lower = floor, upper =
+    min(lower + 1, in - 1), lerp = source - lower. A backend then computes, as TensorFlow does,
+    top = a + (b - a) * lerp_x per row and top + (bottom - top) * lerp_y (not a matmul: that rounds differently).
+    """
+    scale = f32(in_size) / f32(out_size)
+    src = (np.arange(out_size, dtype=f32) * scale).astype(f32)
+    lower = np.floor(src).astype(np.int64)
+    upper = np.minimum(lower + 1, in_size - 1)
+    return lower, upper, (src - lower.astype(f32)).astype(f32)

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .step_state import CancelCheck, Cancelled, StepCallback
+
 # An explicit Runge-Kutta tableau (c, A, b): stage i evaluates v(x + dt * sum_j A[i][j] k_j, t + c[i] dt)
 # and the step is x + dt * sum_i b[i] k_i.
 Tableau = tuple[tuple[float, ...], tuple[tuple[float, ...], ...], tuple[float, ...]]
@@ -56,10 +58,6 @@ UNSUPPORTED = {"dopri5": "an adaptive solver", "dopri8": "an adaptive solver", "
 
 def methods(mode: str = "ode") -> tuple[Method, ...]:
     return tuple(m for m in METHODS if m.mode == mode)
-
-
-def method_names(mode: str = "ode") -> tuple[str, ...]:
-    return tuple(m.name for m in methods(mode))
 
 
 def method(name: str, mode: str = "ode") -> Method:
@@ -182,8 +180,9 @@ def plan(config: Any, shift: float) -> Plan:
 
 
 class SamplerBase:
-    """What both backends' Sampler share: the plan, `steps` and `sample` (the trajectory bookkeeping). A
-    backend implements `walk` (one StepState per step, on its arrays), `asarray` and `stack`."""
+    """What both backends' Sampler share: the plan, `run` (callbacks and cancelling), `steps` and `sample` (the
+    trajectory bookkeeping). A backend implements `walk` (one StepState per step, on its arrays), `asarray`
+    and `stack`."""
 
     def __init__(self, config: Any, shift: float):
         self.config = config
@@ -209,6 +208,20 @@ class SamplerBase:
         """The state after every step."""
         for state in self.walk(x, velocity, rng):
             yield state.next
+
+    def run(self, x: Any, velocity: Any, rng: Any = None, on_step: StepCallback | None = None,
+            cancel: CancelCheck | None = None) -> Any:
+        """The final state, with `on_step(StepState)` after every step and then `cancel()`; True raises
+        Cancelled before the next step (and before the first). The loop both backends' `sample_latents` run."""
+        if cancel is not None and cancel():
+            raise Cancelled()
+        for state in self.walk(x, velocity, rng):
+            x = state.next
+            if on_step is not None:
+                on_step(state)
+            if cancel is not None and cancel():
+                raise Cancelled()
+        return x
 
     def sample(self, x: Any, velocity: Any, rng: Any = None, trajectory: bool = False) -> Any:
         """The final state, or with `trajectory` every state stacked (index 0 the start)."""

@@ -10,6 +10,7 @@ file is refused with the names of its bad tensors instead of sampling black imag
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig
+from .configs import DIT_CONFIGS, DecoderConfig, DiTDHConfig, EncoderConfig, RAEConfig, from_json
 from .encoders import canonical_key
+from .hf import load_encoder_config
 from .parameters import model_parameters, optional_parameters, unused_parameters
 
 
@@ -226,9 +228,19 @@ def weights_file(folder: Path) -> Path:
     raise CheckpointError(f"{folder} has no model.safetensors (or pytorch_model.bin)")
 
 
+def folder_config(folder: Path) -> Any:
+    """The config of a model folder: its config.json is ours (type-tagged, rae_spec.configs.to_json) or a
+    Hugging Face encoder's."""
+    cfg_file = folder / "config.json"
+    if not cfg_file.is_file():
+        raise CheckpointError(f"{folder} has no config.json; pass the model's config or preset")
+    raw = json.loads(cfg_file.read_text())
+    return from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(folder)
+
+
 def model_kind(config: Any) -> str:
     """Which module a config builds: 'dit', 'decoder', 'encoder' or 'rae' (each backend's build_model)."""
-    for kind, types in (("dit", (DiTDHConfig, LightningDiTConfig)), ("decoder", DecoderConfig),
+    for kind, types in (("dit", DIT_CONFIGS), ("decoder", DecoderConfig),
                         ("encoder", EncoderConfig), ("rae", RAEConfig)):
         if isinstance(config, types):
             return kind

@@ -10,8 +10,8 @@ then checked against rae_spec's manifest before anything is loaded.
 
 from __future__ import annotations
 
-import json
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file as load_safetensors
 from torch import nn
 
-from rae_spec.configs import (
-    RAEConfig,
-    StatsConfig,
-    from_json,
-)
-from rae_spec.hf import load_encoder_config
+from rae_spec.configs import RAEConfig, StatsConfig
 from rae_spec.state_dict import (
     CheckpointError,
     check_file_size,
+    folder_config,
     match_state_dict,
     mean_var,
     model_kind,
@@ -64,7 +60,9 @@ def read_checkpoint(path: str | Path) -> Any:
         except (SafetensorError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file; it is truncated or corrupt ({e})") from e
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on odd pickle protocols: noise; a failure says enough
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except OSError as e:
         if e.filename is not None:
             raise  # the file cannot be opened (permissions, I/O): reported as such, naming the path
@@ -75,6 +73,10 @@ def read_checkpoint(path: str | Path) -> Any:
         if "Weights only load failed" in msg or "weights_only" in msg:
             detail = next((line.strip() for line in msg.splitlines() if "GLOBAL" in line or "Unsupported" in line), "")
             detail = detail.split(" was not an allowed")[0].replace("WeightsUnpickler error: ", "")
+            if detail.startswith("Unsupported operand"):  # an opcode torch's safe loader lacks: damaged or exotic
+                raise CheckpointError(f"{path} cannot be read safely: its pickle uses an opcode torch's weights-only "
+                                      f"loader does not support ({detail}); the file is corrupt or was not written "
+                                      "by torch.save") from e
             raise CheckpointError(
                 f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle "
                 f"({detail or 'custom objects'}). "
@@ -148,12 +150,8 @@ def load_model(path: str | Path, config: Any = None) -> nn.Module:
     if diffusers.folder_of(path) is not None:
         return _load_diffusers(path, config)
     if path.is_dir():
-        cfg_file = path / "config.json"
         if config is None:
-            if not cfg_file.is_file():
-                raise CheckpointError(f"{path} has no config.json; pass the model's config or preset")
-            raw = json.loads(cfg_file.read_text())
-            config = from_json(cfg_file.read_text()) if "type" in raw else load_encoder_config(path)
+            config = folder_config(path)
         path = weights_file(path)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")

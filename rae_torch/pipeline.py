@@ -19,7 +19,7 @@ import torch
 
 from rae_spec.configs import IMAGENET_MEAN, IMAGENET_STD, GuidanceConfig, SamplerConfig
 from rae_spec.noise import as_generator, initial_noise
-from rae_spec.step_state import CancelCheck, Cancelled, StepCallback
+from rae_spec.step_state import CancelCheck, StepCallback
 
 from .rae import decode_latents
 from .sampling import Sampler, guided_velocity
@@ -44,16 +44,7 @@ def sample_latents(dit: torch.nn.Module, labels, noise, sampler: SamplerConfig, 
     y = labels if isinstance(labels, torch.Tensor) else torch.from_numpy(np.asarray(labels, dtype=np.int64))
     x, y = x.to(device), y.to(device)
     velocity = guided_velocity(dit, y, guidance, guide)
-    if cancel is not None and cancel():
-        raise Cancelled()
-    latents = x
-    for state in Sampler(sampler, shift).walk(x, velocity, rng):
-        latents = state.next
-        if on_step is not None:
-            on_step(state)
-        if cancel is not None and cancel():
-            raise Cancelled()
-    return latents
+    return Sampler(sampler, shift).run(x, velocity, rng, on_step=on_step, cancel=cancel)
 
 
 @torch.inference_mode()

@@ -86,10 +86,6 @@ class RAE(nn.Module):
                 value = value.reshape(shape)
             setattr(self, name, value)
 
-    @property
-    def has_stats(self) -> bool:
-        return self.latent_mean is not None or self.latent_var is not None
-
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         enc = self.config.encoder
         return preprocess(images, self.config.encoder_input_size, enc.image_mean, enc.image_std)

@@ -59,10 +59,6 @@ def reference_dir(config) -> Path:
     return Path(value) if value else DEFAULT_REFERENCE
 
 
-def has_module(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
-
-
 @pytest.fixture(scope="session")
 def reference_root(request) -> Path:
     root = reference_dir(request.config)

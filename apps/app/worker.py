@@ -86,12 +86,14 @@ class JobState:
     started: float | None = None
     finished: float | None = None
     eta: float | None = None
+    timing: dict[str, float] = field(default_factory=dict)  # seconds spent sampling, in previews, decoding
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "step": self.step, "steps": self.steps,
                 "images": list(self.images), "error": self.error, "notes": list(self.notes),
-                "eta": self.eta, "job": self.job.to_json(), "preview_every": self.preview_every,
+                "eta": self.eta, "timing": dict(self.timing), "job": self.job.to_json(),
+                "preview_every": self.preview_every,
                 "created": self.created, "started": self.started, "finished": self.finished}
 
 
@@ -150,10 +152,15 @@ class Worker:
 
     def cancel(self, job_id: str) -> JobState | None:
         state = self.get(job_id)
-        if state is not None and state.status in ("queued", "running"):
+        if state is None:
+            return None
+        with self.lock:  # the loop claims a queued job under the same lock
             state.cancel.set()
-            if state.status == "queued":  # the loop skips it; say so now
-                self._finish(state, "cancelled")
+            was_queued = state.status == "queued"
+            if was_queued:
+                state.status = "cancelled"
+        if was_queued:  # the loop skips it; say so now
+            self._finish(state, "cancelled")
         return state
 
     def get(self, job_id: str) -> JobState | None:
@@ -184,8 +191,10 @@ class Worker:
                 if isinstance(state, tuple):
                     self._preload(state[1])
                     continue
-                if state.status != "queued":  # cancelled while waiting
-                    continue
+                with self.lock:
+                    if state.status != "queued":  # cancelled while waiting
+                        continue
+                    state.status = "running"
                 try:
                     self._run(state)
                 except BaseException as e:  # noqa: BLE001 - _run reports; this is the last line of defence
@@ -266,13 +275,17 @@ class Worker:
                 record = image_record(plan, item, self.engine_info)
                 path = save_image(self._new_path(state, item.index, item.seed, item.class_id), image, record)
                 state.images.append(path.name)
-                self.events.publish("image", id=state.id, name=path.name, index=item.index)
+                self.events.publish("image", id=state.id, name=path.name, index=item.index, seed=item.seed,
+                                    **{"class": item.class_id})
             if state.job.grid:
                 image, record = grid_image(plan, grid_images, self.engine_info)
                 path = save_image(self._new_path(state, None, state.job.seeds[0], None), image, record)
                 state.images.append(path.name)
-                self.events.publish("image", id=state.id, name=path.name, index=0)
+                self.events.publish("image", id=state.id, name=path.name, index=0, seed=state.job.seeds[0],
+                                    **{"class": None})
             listener.remember()
+            state.timing = {"sampling": listener.sampling, "previews": listener.preview_seconds,
+                            "decoding": listener.decode_seconds}
             self._finish(state, "done")
         except Cancelled:
             self._finish(state, "cancelled")

@@ -18,21 +18,23 @@ import contextlib
 import functools
 import os
 import sys
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
+from rae_apps.command import CommandGroup
+from rae_apps.errors import is_user_error, one_line
+from rae_apps.hub import MODELS_DIR_ENV
+from rae_apps.options import debug_option, models_dir_option
 
-from rae_spec.configs import ConfigError
-from rae_spec.files import USER_OS_ERRNOS, OutputError, check_output, check_output_folder
-from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
+from rae_spec.files import check_output, check_output_folder
 
-from ..checkpoint import CheckpointError
 from .config import dump_config, load_config
-from .pretrained import MODELS_DIR_ENV, MissingWeightsError
+from .pretrained import MissingWeightsError
 
-USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, OutputError, FileNotFoundError, PermissionError)
+# Input errors besides those every command recognises (rae_apps.errors.is_user_error): files not found, not
+# permitted, or pretrained weights not on this machine.
+USER_ERRORS = (MissingWeightsError, FileNotFoundError, PermissionError)
 
 
 class TrainError(click.ClickException):
@@ -45,18 +47,10 @@ class TrainError(click.ClickException):
 def _user_errors() -> Iterator[None]:
     try:
         yield
-    except USER_ERRORS as e:
-        raise TrainError(_one_line(e)) from e
-    except OSError as e:
-        if e.errno in USER_OS_ERRNOS:
-            raise TrainError(_one_line(e)) from e
+    except Exception as e:
+        if isinstance(e, USER_ERRORS) or is_user_error(e):
+            raise TrainError(one_line(e)) from e
         raise
-
-
-def _one_line(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.strerror and e.filename is not None:
-        return f"{e.strerror}: {e.filename}"
-    return " ".join(str(e).split())
 
 
 def _check_outputs(stage: str, cfg, overwrite: bool) -> None:
@@ -72,12 +66,6 @@ def _check_outputs(stage: str, cfg, overwrite: bool) -> None:
         check_output_folder(cfg.output_dir, overwrite=True, what="run folder")
         ours = lambda p: p.read_bytes()[:200].decode("utf-8", "replace").startswith(RUN_CONFIG_HEADER)  # noqa: E731
         check_output(Path(cfg.output_dir) / RUN_CONFIG, overwrite=overwrite, what="file", replaceable=ours)
-
-models_dir_option = click.option(
-    "--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV, default=None,
-    help="Find preset and hub files in this plain folder (DIR/<org>/<repo>/<file>, as `rae download "
-         "--models-dir` fills it) instead of the Hugging Face cache [env RAE_MODELS_DIR].")
-
 
 def use_models_dir(models_dir: Path | None) -> None:
     """Point this process's file store (rae_torch.train.pretrained.store) at `models_dir`."""
@@ -123,7 +111,7 @@ def stage_command(stage: str, help_text: str):
         @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
         @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache (or a "
                       "config.yaml in the run folder that this command did not write)")
-        @click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+        @debug_option
         @models_dir_option
         @functools.wraps(run)
         def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config,
@@ -143,33 +131,7 @@ def stage_command(stage: str, help_text: str):
     return decorate
 
 
-class TrainGroup(click.Group):
-    """Run standalone (`python -m rae_torch.train`): errors as `error: ...` lines (exit 2 for input errors;
-    `--debug` shows the traceback), SIGTERM outside the training loop like Ctrl-C (exit 143). Mounted under
-    `rae`, the rae command's handler does the same."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        argv = list(sys.argv[1:] if args is None else args)
-        try:
-            with sigterm_as_interrupt():
-                super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-        except (click.exceptions.Abort, KeyboardInterrupt) as e:
-            click.echo("interrupted: finished files are complete, unfinished ones were not written", err=True)
-            terminated = isinstance(e, Terminated) or isinstance(e.__context__, Terminated)
-            sys.exit(EXIT_SIGTERM if terminated else 130)
-        except click.ClickException as e:
-            if "--debug" in argv:
-                traceback.print_exception(e.__cause__ or e)
-            message = e.format_message() if not isinstance(e, click.UsageError) or e.ctx is None else \
-                f"{e.format_message()} (see `{e.ctx.command_path} --help`)"
-            click.echo(f"error: {' '.join(message.split())}", err=True)
-            sys.exit(e.exit_code)
-        sys.exit(0)
-
-
-@click.group("train", cls=TrainGroup)
+@click.group("train", cls=CommandGroup)
 def train_cli() -> None:
     """Train RAE decoders (stage1), latent statistics (stats), latent caches (cache) and DiT^DH / LightningDiT
     models (stage2), in one process or under torchrun (DDP / FSDP2). Runs resume from their newest
@@ -192,25 +154,26 @@ def _stage2(cfg) -> None:
 
 @stage_command("stats", "Compute per-position latent mean/var (stat.pt format) over a dataset.")
 def _stats(cfg) -> None:
-    from .distributed import cleanup, init
     from .stats import compute_stats
-    from .tracking import setup_logging
 
-    rt = init()
-    setup_logging(None, rt.is_main)
-    compute_stats(cfg, rt)
-    cleanup()
+    _on_every_rank(compute_stats, cfg)
 
 
 @stage_command("cache", "Encode a dataset once (both flips) into a sharded safetensors latent cache.")
 def _cache(cfg) -> None:
-    from .distributed import cleanup, init
     from .latent_cache import build_cache
+
+    _on_every_rank(build_cache, cfg)
+
+
+def _on_every_rank(work, cfg) -> None:
+    """Run `work(cfg, runtime)` in this process's rank (one process, or one of torchrun's), logging on rank 0."""
+    from .distributed import cleanup, init
     from .tracking import setup_logging
 
     rt = init()
     setup_logging(None, rt.is_main)
-    build_cache(cfg, rt)
+    work(cfg, rt)
     cleanup()
 
 
@@ -231,7 +194,7 @@ def _finish(metrics: dict) -> None:
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="the pipeline folder to write")
 @click.option("--decoder", help="decoder folder / preset / file (default: the run's `decoder`)")
 @click.option("--overwrite", is_flag=True, help="replace the files of an existing output folder")
-@click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+@debug_option
 @models_dir_option
 def _export(checkpoint: Path, output: Path, decoder: str | None, overwrite: bool, models_dir: Path | None) -> None:
     """Write a sampling pipeline folder (pipeline.json, dit/, decoder/, stats) from a stage-2 checkpoint's

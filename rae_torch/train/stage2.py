@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from rae_spec.configs import (
+    DIT_CONFIGS,
     ConfigError,
     DecoderConfig,
     DiTDHConfig,
@@ -54,7 +55,7 @@ log = logging.getLogger("rae.train")
 
 def dit_config(spec: Any) -> DiTDHConfig | LightningDiTConfig:
     """A DiT config from a preset name, a type-tagged mapping (DiTDHConfig / LightningDiTConfig) or a config."""
-    if isinstance(spec, (DiTDHConfig, LightningDiTConfig)):
+    if isinstance(spec, DIT_CONFIGS):
         return spec
     if isinstance(spec, str):
         preset = MODELS.get(spec)
@@ -66,7 +67,7 @@ def dit_config(spec: Any) -> DiTDHConfig | LightningDiTConfig:
     if isinstance(spec, dict):
         spec = dict(spec)
         kind = spec.pop("type", "DiTDHConfig")
-        classes = {"DiTDHConfig": DiTDHConfig, "LightningDiTConfig": LightningDiTConfig}
+        classes = {cls.__name__: cls for cls in DIT_CONFIGS}
         if kind not in classes:
             raise ConfigError(f"model.type must be DiTDHConfig or LightningDiTConfig, got {kind!r}")
         return from_dict(spec, classes[kind])

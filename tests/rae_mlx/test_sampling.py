@@ -1,4 +1,4 @@
-"""MLX samplers on a problem with a known answer (Gaussian data, analytic velocity; see the torch twin),
+"""MLX samplers on a problem with a known answer (Gaussian data, analytic velocity: tests/twins.py),
 guidance arithmetic, one evaluation per step, and compiled steps equal to eager ones."""
 
 import mlx.core as mx
@@ -7,34 +7,20 @@ import pytest
 
 from rae_mlx.sampling import Sampler, guided_velocity
 from rae_spec import GuidanceConfig, SamplerConfig
-
-MU, S = 1.5, 0.5
+from tests.twins import GAUSSIAN_CASES, gaussian_target, gaussian_velocity
 
 
 def exact_velocity(x, t):
-    t = t.reshape(-1, *([1] * (x.ndim - 1)))
-    m, V = (1 - t) * MU, (1 - t) ** 2 * S**2 + t**2
-    e_eps = t / V * (x - m)
-    e_x = MU + (1 - t) * S**2 / V * (x - m)
-    return e_eps - e_x
+    return gaussian_velocity(x, t.reshape(-1, *([1] * (x.ndim - 1))))
 
 
-def target(t_end):
-    return (1 - t_end) * MU, np.sqrt((1 - t_end) ** 2 * S**2 + t_end**2)
-
-
-@pytest.mark.parametrize("cfg, tol", [
-    (SamplerConfig(mode="ode", method="euler", num_steps=200), 0.02),
-    (SamplerConfig(mode="ode", method="heun", num_steps=50), 0.01),
-    (SamplerConfig(mode="sde", method="euler", num_steps=400), 0.03),
-    (SamplerConfig(mode="sde", method="euler", num_steps=400, diffusion_form="constant", diffusion_norm=0.5), 0.04),
-])
+@pytest.mark.parametrize("cfg, tol", GAUSSIAN_CASES)
 def test_reaches_the_gaussian_marginal(cfg, tol):
     sampler = Sampler(cfg, shift=3.0)
     rng = np.random.default_rng(0)
     x0 = mx.array(rng.standard_normal((20000, 4), dtype=np.float32))
     out = np.asarray(sampler.sample(x0, exact_velocity, rng=rng))
-    mean, std = target(float(sampler.grid[-1]))
+    mean, std = gaussian_target(float(sampler.grid[-1]))
     assert np.isfinite(out).all()
     assert abs(out.mean() - mean) < tol and abs(out.std() - std) < tol
 

@@ -8,16 +8,10 @@ import pytest
 torch = pytest.importorskip("torch")
 from safetensors.torch import save_file  # noqa: E402
 
-from rae_spec import DecoderConfig, DiTDHConfig, StatsConfig, expected_parameters  # noqa: E402
+from rae_spec import StatsConfig, expected_parameters  # noqa: E402
 from rae_torch import CheckpointError, build_model, load_model, load_stats  # noqa: E402
 from rae_torch.checkpoint import match_state_dict, read_checkpoint, unwrap_state_dict  # noqa: E402
-
-TINY_DIT = DiTDHConfig(input_size=4, in_channels=8, hidden_size=(32, 48), depth=(2, 1), num_heads=(2, 3),
-                       num_classes=5)
-OTHER_DIT = DiTDHConfig(input_size=4, in_channels=8, hidden_size=(16, 48), depth=(1, 1), num_heads=(2, 3),
-                        num_classes=5)
-TINY_DEC = DecoderConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, latent_dim=8,
-                         num_patches=4, patch_size=2)
+from tests.twins import OTHER_DIT, SIGLIP_HF_CONFIG, TINY_DEC, TINY_DIT, TINY_SIGLIP, Evil  # noqa: E402
 
 
 def _state(config):
@@ -95,11 +89,6 @@ def test_truncated_file_is_reported_as_corrupt(tmp_path, suffix):
         load_model(path, TINY_DIT)
 
 
-class Evil:
-    def __reduce__(self):
-        return (print, ("this would run arbitrary code",))
-
-
 def test_pickle_that_needs_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"weights": torch.zeros(2), "payload": Evil()}, path)
@@ -142,14 +131,8 @@ def test_stats_layouts(tmp_path):
 def test_hf_encoder_folder(tmp_path):
     import json
 
-    from rae_spec import EncoderConfig
-
-    cfg = {"model_type": "siglip", "vision_config": {"hidden_size": 16, "intermediate_size": 32,
-                                                     "num_hidden_layers": 1, "num_attention_heads": 2,
-                                                     "image_size": 32, "patch_size": 8}}
-    (tmp_path / "config.json").write_text(json.dumps(cfg))
-    enc_cfg = EncoderConfig(kind="siglip2", hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
-                            patch_size=8, image_size=32, num_register_tokens=0, hidden_act="gelu_tanh")
+    (tmp_path / "config.json").write_text(json.dumps(SIGLIP_HF_CONFIG))
+    enc_cfg = TINY_SIGLIP
     tensors = {k: torch.randn(s) for k, s in expected_parameters(enc_cfg).items()}
     tensors["text_model.embeddings.token_embedding.weight"] = torch.zeros(4, 16)
     tensors["logit_scale"] = torch.zeros(1)

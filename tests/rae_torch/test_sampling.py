@@ -1,9 +1,5 @@
-"""Samplers on a problem with a known answer: Gaussian data, whose exact velocity is analytic.
-
-Data x ~ N(mu, s^2) per coordinate; x_t = (1 - t) x + t eps has mean m_t = (1 - t) mu and variance
-V_t = (1 - t)^2 s^2 + t^2, and v(x, t) = E[eps - x | x_t]. Integrating from t = 1 must reach N(m, V)
-at the grid's last time, for the ODE (Euler, Heun) and for the SDE (same marginals, other paths).
-"""
+"""Samplers on a problem with a known answer: Gaussian data, whose exact velocity is analytic (tests/twins.py),
+guidance arithmetic, and each fixed-grid method's order of convergence."""
 
 import numpy as np
 import pytest
@@ -12,34 +8,20 @@ torch = pytest.importorskip("torch")
 
 from rae_spec import GuidanceConfig, SamplerConfig  # noqa: E402
 from rae_torch.sampling import Sampler, guided_velocity  # noqa: E402
-
-MU, S = 1.5, 0.5
+from tests.twins import GAUSSIAN_CASES, gaussian_target, gaussian_velocity  # noqa: E402
 
 
 def exact_velocity(x, t):
-    t = t.view(-1, *([1] * (x.dim() - 1))).double()
-    m, V = (1 - t) * MU, (1 - t) ** 2 * S**2 + t**2
-    e_eps = t / V * (x - m)
-    e_x = MU + (1 - t) * S**2 / V * (x - m)
-    return (e_eps - e_x).to(x.dtype)
+    return gaussian_velocity(x, t.view(-1, *([1] * (x.dim() - 1))).double()).to(x.dtype)
 
 
-def target(t_end):
-    return (1 - t_end) * MU, np.sqrt((1 - t_end) ** 2 * S**2 + t_end**2)
-
-
-@pytest.mark.parametrize("cfg, tol", [
-    (SamplerConfig(mode="ode", method="euler", num_steps=200), 0.02),
-    (SamplerConfig(mode="ode", method="heun", num_steps=50), 0.01),
-    (SamplerConfig(mode="sde", method="euler", num_steps=400), 0.03),
-    (SamplerConfig(mode="sde", method="euler", num_steps=400, diffusion_form="constant", diffusion_norm=0.5), 0.04),
-])
+@pytest.mark.parametrize("cfg, tol", GAUSSIAN_CASES)
 def test_reaches_the_gaussian_marginal(cfg, tol):
     sampler = Sampler(cfg, shift=3.0)
     rng = np.random.default_rng(0)
     x0 = torch.from_numpy(rng.standard_normal((20000, 4), dtype=np.float32)).double()
     out = sampler.sample(x0, exact_velocity, rng=rng)
-    mean, std = target(float(sampler.grid[-1]))
+    mean, std = gaussian_target(float(sampler.grid[-1]))
     assert torch.isfinite(out).all()
     assert abs(out.mean().item() - mean) < tol and abs(out.std().item() - std) < tol
 

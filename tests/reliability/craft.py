@@ -4,7 +4,6 @@ the catalogue (tests/reliability/catalogue.py) draw as many variants of a kind a
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 import zipfile
@@ -196,10 +195,10 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png(width: int, height: int, bit_depth: int, color: int, raw_rows: bytes, extra: bytes = b"") -> bytes:
+def png(width: int, height: int, bit_depth: int, color: int, raw_rows: bytes) -> bytes:
     """A PNG from filtered scanlines (each row starts with its filter byte)."""
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + extra + _chunk(b"IDAT", zlib.compress(raw_rows))
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw_rows))
             + _chunk(b"IEND", b""))
 
 
@@ -213,17 +212,3 @@ def png_bomb(rng: np.random.Generator) -> bytes:
     """A tiny PNG declaring a huge canvas (beyond Pillow's decompression-bomb limit)."""
     side = int(rng.integers(20_000, 65_000))
     return png(side, side, 8, int(rng.choice([0, 2])), b"\x00" * 8)
-
-
-def text_chunk(key: str, value: str) -> bytes:
-    return _chunk(b"tEXt", key.encode("latin-1") + b"\x00" + value.encode("latin-1"))
-
-
-def png_with_record(record_text: str) -> bytes:
-    return png(2, 2, 8, 2, b"\x00" + bytes(6) + b"\x00" + bytes(6), extra=text_chunk("rae", record_text))
-
-
-def bytes_of(make) -> bytes:
-    buf = io.BytesIO()
-    make(buf)
-    return buf.getvalue()

@@ -334,7 +334,7 @@ function connectEvents() {
     const nClasses = (body.class || []).length || 1;
     $("job-grid").style.gridTemplateColumns = `repeat(${Math.min(Math.max(nClasses * (body.num_images || 1), 1), 8)}, minmax(72px, 120px))`;
     $("job-grid").append(el("figure", { dataset: { name: d.name } }, el("img", { src: url, alt: d.name, loading: "lazy" }),
-      el("figcaption", { text: `#${d.index}` })));
+      el("figcaption", { text: d.class === null ? `grid · seed ${d.seed}` : `${className(d.class)} · seed ${d.seed}` })));
   });
   on("done", (d) => { const j = jobFor(d.id); j.status = "done"; renderQueue(); endJob(j, "done", `done · ${d.images.length} image${d.images.length === 1 ? "" : "s"} in ${seconds(d.seconds)}`); });
   on("cancelled", (d) => {
