@@ -66,7 +66,7 @@ class Catalog:
         classes = [[i, *(vocab.names[i] if vocab.names else [str(i)])] for i in range(dit.num_classes)]
         g = p.guidance
         return {"name": name, "description": p.description, "num_classes": dit.num_classes, "classes": classes,
-                "has_names": vocab.names is not None, "image_size": p.rae_config().decoder.image_size,
+                "has_names": vocab.names is not None, "image_size": self.registry.model(p.decoder).config.image_size,
                 "defaults": {"steps": p.sampler.num_steps, "sampler": sampler_name(p.sampler),
                              "guidance": g.method, "scale": g.scale, "interval": [g.t_min, g.t_max]},
                 "guide": p.guide is not None, "cfg": dit.null_label is not None,
