@@ -26,6 +26,7 @@ import numpy as np
 from rae_spec import samplers
 from rae_spec.configs import ConfigError, GuidanceConfig, SamplerConfig, from_dict, to_dict
 from rae_spec.noise import rows_noise
+from rae_spec.presets import local_path
 from rae_spec.step_state import CancelCheck, StepState
 
 from . import reference_yaml
@@ -47,7 +48,7 @@ from .metadata import (
 from .pipeline import SamplingPipeline, check_compatible, dit_from_path, from_preset, with_dit
 from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from .plan import Item, chunks, generation_order
-from .registry import Registry, local_folder
+from .registry import Registry
 
 SAMPLER_CHOICES = {name: SamplerConfig(mode=mode, method=method)
                    for name, (mode, method) in samplers.cli_choices().items()}
@@ -300,7 +301,7 @@ def resolve(registry: Registry, store: Store, job: SampleJob, *, download: bool 
             raise UserError(f"{job.model} is a whole pipeline (pipeline.json); it cannot be combined with --preset")
         return pipeline_from_folder(job.model, registry)
     name = job.preset or registry.default_pipeline
-    folder = local_folder(registry.pipeline(name))
+    folder = local_path(registry.pipeline(name))
     if folder is not None and is_pipeline_folder(folder):  # a pipeline that ships with the package
         pipe = dataclasses.replace(pipeline_from_folder(folder, registry), source={"preset": name})
     else:

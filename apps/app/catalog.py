@@ -13,6 +13,7 @@ from typing import Any
 
 from rae_spec.configs import to_dict
 from rae_spec.parameters import parameter_count
+from rae_spec.presets import local_path
 
 from ..classes import vocabulary
 from ..download import preset_files
@@ -20,7 +21,7 @@ from ..estimate import TimingStore, estimate_memory
 from ..hub import Store, hf_offline, is_local_repo
 from ..job import SAMPLER_CHOICES, SampleJob, sampler_name
 from ..pipeline_folder import is_pipeline_folder, pipeline_from_folder
-from ..registry import Registry, local_folder
+from ..registry import Registry
 from .events import EventBus
 
 
@@ -58,7 +59,7 @@ class Catalog:
         """The generate form's defaults and class list for a pipeline preset."""
         p = self.registry.pipeline(name)
         names = None
-        folder = local_folder(p)
+        folder = local_path(p)
         if folder is not None and is_pipeline_folder(folder):
             names = pipeline_from_folder(folder, self.registry).class_names
         dit = self.registry.model(p.dit).config
