@@ -418,6 +418,13 @@ def generate(engine: Engine, plan: Plan, listener: Listener | None = None, cance
     with phase("load"):
         load_models(engine, pipe, low_memory)
     kept = {it.index for it in plan.keep}
+
+    def decoded(chunk: tuple[Item, ...], latents: np.ndarray) -> list[tuple[Item, np.ndarray]]:
+        with phase("decode"):
+            images = engine.decode(latents)
+        check_finite(images, "decoded pixels", chunk, allow_nonfinite, warn)
+        return [(it, im) for it, im in zip(chunk, to_uint8(images), strict=True) if it.index in kept]
+
     sampled = []
     for k, chunk in enumerate(plan.work):
         listener.batch_started(k, len(plan.work), chunk)
@@ -434,19 +441,13 @@ def generate(engine: Engine, plan: Plan, listener: Listener | None = None, cance
         if low_memory:
             sampled.append((chunk, latents))
             continue
-        with phase("decode"):
-            images = engine.decode(latents)
-        check_finite(images, "decoded pixels", chunk, allow_nonfinite, warn)
-        yield from ((it, im) for it, im in zip(chunk, to_uint8(images), strict=True) if it.index in kept)
+        yield from decoded(chunk, latents)
     if low_memory:
         engine.release("dit")
         with phase("load decoder"):
             engine.load_decoder(pipe)
         for chunk, latents in sampled:
-            with phase("decode"):
-                images = engine.decode(latents)
-            check_finite(images, "decoded pixels", chunk, allow_nonfinite, warn)
-            yield from ((it, im) for it, im in zip(chunk, to_uint8(images), strict=True) if it.index in kept)
+            yield from decoded(chunk, latents)
 
 
 # ---------------------------------------------------------------------------------------------- writing
