@@ -31,7 +31,7 @@ from rae_spec.parameters import parameter_count
 from rae_spec.step_state import Cancelled, StepState
 
 from ..engines import choose_backend, make_engine
-from ..errors import UserError, is_user_error, one_line
+from ..errors import UserError, error_message, is_user_error
 from ..estimate import Timing, TimingStore
 from ..hub import Store
 from ..images import to_uint8
@@ -59,13 +59,6 @@ from .events import EventBus
 
 STATUSES = ("queued", "running", "done", "cancelled", "failed")
 PROGRESS_INTERVAL = 0.05  # seconds between progress events (every preview step is sent regardless)
-
-
-def error_message(exc: BaseException) -> str:
-    """The line the CLI prints for this error (without its `error: ` prefix)."""
-    if is_user_error(exc):
-        return one_line(exc)
-    return f"unexpected {type(exc).__name__}: {one_line(exc)}"
 
 
 @dataclass

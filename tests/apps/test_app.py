@@ -406,3 +406,20 @@ def test_a_job_without_a_batch_size_gets_one_that_fits_and_says_so(app):
     logs.clear()
     app.wait(app.job({"class": [1, 2, 3], "seed": [0], "batch_size": 2}))  # a given batch size wins, silently
     assert not any(m.startswith("batch size") for m in logs)
+
+
+def test_a_presets_file_pipeline_with_its_own_decoder_has_a_form(tmp_path):
+    """The generate form of a pipeline whose decoder only the presets file defines (sizes from the registry)."""
+    from rae_apps.app.catalog import Catalog
+    from rae_apps.estimate import TimingStore
+
+    presets = {"models": {"my-decoder": {"kind": "decoder", "repo": "./weights", "filename": "model.pt",
+                                         "config": {"type": "DecoderConfig", "hidden_size": 32, "num_layers": 1,
+                                                    "num_heads": 2, "intermediate_size": 64, "latent_dim": 32,
+                                                    "num_patches": 16, "patch_size": 4}}},
+               "pipelines": {"mine": {"dit": "digits-demo-dit", "decoder": "my-decoder", "stats": "digits-demo-stats",
+                                      "encoder": "digits-demo-encoder", "encoder_input_size": 32}}}
+    (tmp_path / "presets.json").write_text(json.dumps(presets))
+    registry = load_registry(tmp_path / "presets.json")
+    catalog = Catalog(registry, Store(tmp_path / "models"), EventBus(), TimingStore(tmp_path / "t.json"), "torch")
+    assert catalog.preset("mine")["image_size"] == 16
