@@ -198,7 +198,7 @@ def child(spec: dict) -> dict:
 
     phase("load", load)
     if spec.get("load_only"):
-        return {"phases": phases, "max_rss": _max_rss(), "total_seconds": time.perf_counter() - t0}
+        return {"phases": phases, "max_rss": _max_rss(phases), "total_seconds": time.perf_counter() - t0}
     batch = spec.get("batch", 1)
     noise = np.random.default_rng(0).standard_normal((batch, *pipe.latent_shape), dtype=np.float32)
     labels = np.full(batch, 207, dtype=np.int64)
@@ -210,12 +210,14 @@ def child(spec: dict) -> dict:
     images = phase("decode", lambda: engine.decode(latents))
     if not np.isfinite(images).all():
         raise SystemExit("non-finite image")
-    return {"phases": phases, "max_rss": _max_rss(), "total_seconds": time.perf_counter() - t0}
+    return {"phases": phases, "max_rss": _max_rss(phases), "total_seconds": time.perf_counter() - t0}
 
 
-def _max_rss() -> int:
+def _max_rss(phases: dict[str, dict]) -> int:
+    """The process's peak RSS: getrusage's, or the largest phase peak where resetting VmHWM reset it too."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
+    rss = int(rss if sys.platform == "darwin" else rss * 1024)
+    return max([rss] + [p["rss_peak"] for p in phases.values() if p.get("rss_peak")])
 
 
 def run_child(spec: dict, env: dict) -> dict:

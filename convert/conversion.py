@@ -22,7 +22,7 @@ import numpy as np
 from rae_spec.configs import RAEConfig, StatsConfig, to_dict, to_json
 from rae_spec.files import check_output_folder, write_text
 from rae_spec.parameters import expected_parameters, keeps_float32
-from rae_spec.state_dict import CheckpointError, check_stats, match_state_dict, summarize
+from rae_spec.state_dict import CheckpointError, check_stats, match_state_dict, numpy_finite, summarize
 
 from . import __version__, safetensors_io
 from .layout import IDENTITY, LAYOUTS, change_layout, layout_plan
@@ -201,14 +201,28 @@ def _safetensors_dtype(name: str) -> str:
     return "BF16" if name == "bfloat16" else safetensors_io.NAMES[np.dtype(name)]
 
 
-def _as_target(value: Any, target: str) -> np.ndarray:
-    """One tensor, read now (if lazy) and cast to `target` (bfloat16: float32 values or uint16 bits, which
-    the writer rounds or stores)."""
+def _as_target(key: str, value: Any, target: str) -> np.ndarray:
+    """One tensor, read now (if lazy) and cast to `target` (bfloat16: as uint16 bits), checked finite: the
+    source's values were checked, so only a cast can make them infinite (float16 overflows above 65504)."""
     if target == "bfloat16":
         if isinstance(value, LazyArray) and value.stored_dtype == "bfloat16":
-            return value.read(bf16_bits=True)  # bf16 -> bf16: the stored bits, no rounding
-        return np.asarray(value, dtype=np.float32)
-    return np.asarray(value).astype(target, copy=False)
+            out = value.read(bf16_bits=True)  # bf16 -> bf16: the stored bits, no rounding
+        else:
+            out = safetensors_io.f32_to_bf16(np.asarray(value, dtype=np.float32))
+    else:
+        out = np.asarray(value).astype(target, copy=False)
+    return _finite_after_cast(key, out, target)
+
+
+def _finite_after_cast(key: str, out: np.ndarray, target: str) -> np.ndarray:
+    if out.dtype == np.uint16 and target == "bfloat16":
+        bad = bool(((out & 0x7F80) == 0x7F80).any())  # exponent all ones: Inf or NaN
+    else:
+        bad = np.issubdtype(out.dtype, np.floating) and not numpy_finite(out)
+    if bad:
+        raise CheckpointError(f"{key}: its values do not fit {target} (they overflow to Inf); convert to "
+                              "bfloat16 or float32 instead")
+    return out
 
 
 def _provenance(p: Plan, source_sha256: str | None = None) -> dict[str, str]:
@@ -243,8 +257,8 @@ def convert_file(src: str | Path, dst: str | Path, config: Any = None, direction
         specs = [safetensors_io.Spec(r.key, _safetensors_dtype(r.target_dtype), r.target_shape) for r in p.rows]
         targets = {r.key: r.target_dtype for r in p.rows}
         p.written["model.safetensors"] = safetensors_io.write_stream(
-            dst / "model.safetensors", specs, lambda spec: _as_target(p.tensors[spec.name], targets[spec.name]),
-            meta)
+            dst / "model.safetensors", specs,
+            lambda spec: _as_target(spec.name, p.tensors[spec.name], targets[spec.name]), meta)
     write_text(dst / "config.json", to_json(p.config))
     if p.stats:
         safetensors_io.write(dst / "stats.safetensors", p.stats, {**meta, "config_type": "StatsConfig"})
@@ -276,8 +290,8 @@ def _write_quantized(p: Plan, dst: Path, meta: dict[str, str]) -> str:
                 mx.eval(*parts)
                 done.update(zip((f"{layer}.weight", f"{layer}.scales", f"{layer}.biases"), map(to_numpy, parts),
                                 strict=False))
-            return done.pop(spec.name)
-        return _as_target(p.tensors[spec.name], planned[spec.name][1])
+            return _finite_after_cast(spec.name, done.pop(spec.name), planned[spec.name][1])
+        return _as_target(spec.name, p.tensors[spec.name], planned[spec.name][1])
 
     specs = [safetensors_io.Spec(k, _safetensors_dtype(dt), shape) for k, (shape, dt) in planned.items()]
     floats = {dt for _, dt in planned.values()}

@@ -127,7 +127,8 @@ def parse_quantization(text: str, path: str | Path = "<checkpoint>") -> dict[str
 
 
 def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], config: Any, quant: dict[str, Any],
-                           path: str | Path = "<checkpoint>", dtype: Any = None) -> nn.Module:
+                           path: str | Path = "<checkpoint>", dtype: Any = None, check_finite: bool = True,
+                           ) -> nn.Module:
     """Rebuild the recorded quantized layers of a fresh `module`, then load the packed weights strictly
     (names, shapes and dtypes as the rebuilt layers hold them; floating values finite), one tensor at a time
     (floating ones cast to `dtype` when given; the packed integers as they are). `arrays` is consumed."""
@@ -151,6 +152,6 @@ def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], confi
     if wrong:
         raise CheckpointError(f"{path}: {len(wrong)} tensors have the wrong kind of dtype for quantized weights "
                               f"(first: {', '.join(wrong[:5])}): unsupported dtype")
-    load_arrays(module, arrays, dtype, keep_file_dtype=True, path=path)  # values checked for NaN / Inf there
+    load_arrays(module, arrays, dtype, keep_file_dtype=True, path=path, check_finite=check_finite)  # NaN / Inf
     module.__dict__["_quantization"] = dict(quant)
     return module

@@ -33,7 +33,7 @@ GB = 1e9
 # attention softmax) in float32. PHASE_OVERHEAD: the allocator's small buffers, noise, latents, tables.
 ACTIVATION_FACTOR = 2.1
 PHASE_OVERHEAD = 10e6
-TORCH_BASE = 0.5e9  # resident memory of Python, torch and the app before any model (torch on the CPU)
+TORCH_BASE = 0.3e9  # resident memory of Python, torch and the app before any model (torch on the CPU)
 
 
 @dataclass(frozen=True)
@@ -149,10 +149,29 @@ def sampling_memory(dit: Any, decoder: Any, guide: Any = None, precision: Precis
 
 def torch_sampling_memory(dit: Any, decoder: Any, guide: Any = None, precision: Precision = Precision(),
                           batch: int = 1, low_memory: bool = False, cfg: bool = False) -> Estimate:
-    """The torch engine (CPU RSS): float32 weights whatever the dtype, activations in float32, plus the
-    interpreter and libraries."""
-    est = sampling_memory(dit, decoder, guide, Precision("float32"), batch, low_memory, decode_batch=batch, cfg=cfg)
-    return Estimate({k: int(v + TORCH_BASE) for k, v in est.phases.items()}, est.weights)
+    """The torch engine on the CPU, as process RSS: float32 weights whatever the dtype (half precision is
+    autocast), the interpreter and libraries (TORCH_BASE), and loading's transient: a model is built (its
+    float32 initial weights) before its state dict is read and copied in, so it takes twice its size while it
+    loads. Loading dominates the peak; the sample and decode phases are estimated the same way as MLX's."""
+    f32 = Precision("float32")
+    w = {"dit": weight_bytes(dit, f32), "decoder": weight_bytes(decoder, f32)}
+    if guide is not None:
+        w["guide"] = weight_bytes(guide, f32)
+
+    def loading(roles: list[str]) -> int:  # models loaded one after the other, each at twice its size meanwhile
+        return max(sum(w[r] for r in roles[:i]) + 2 * w[role] for i, role in enumerate(roles))
+
+    dit_roles = ["dit"] + (["guide"] if guide is not None else [])
+    dits = sum(w[r] for r in dit_roles)
+    act = activation_bytes(dit, batch * (2 if cfg else 1), f32) + (activation_bytes(guide, batch, f32) if guide else 0)
+    dec_act = activation_bytes(decoder, batch, f32)
+    if low_memory:
+        phases = {"load": loading(dit_roles), "sample": dits + act, "load decoder": 2 * w["decoder"],
+                  "decode": w["decoder"] + dec_act}
+    else:
+        phases = {"load": loading(dit_roles + ["decoder"]), "sample": dits + w["decoder"] + act,
+                  "decode": dits + w["decoder"] + dec_act}
+    return Estimate({k: int(v + TORCH_BASE) for k, v in phases.items()}, w)
 
 
 def largest_batch(fits_bytes: float, dit: Any, decoder: Any, guide: Any = None, precision: Precision = Precision(),

@@ -9,6 +9,7 @@ needs; decoding runs one image at a time.
 
 from __future__ import annotations  # noqa: I001  (rae_mlx is imported before mlx.core on purpose)
 
+from pathlib import Path
 from typing import Any
 
 import rae_mlx  # noqa: F401  (first, before mlx.core: on Linux this lets MLX use the system OpenBLAS)
@@ -52,7 +53,9 @@ class MLXEngine:
             return random_model(weights.config, self.dtype, bits)
         variant = Variant(self.dtype, bits)
         path = mlx_weights(weights.path, weights.config, self.log, variant)
-        module = load_model(path, weights.config if path.is_file() else None, dtype=self.dtype)
+        cached = path != Path(weights.path)  # a cache entry: hash-checked, its values checked when converted
+        module = load_model(path, weights.config if path.is_file() else None, dtype=self.dtype,
+                            check_finite=not cached)
         mx.eval(module.parameters())
         return module
 

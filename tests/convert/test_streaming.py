@@ -95,3 +95,15 @@ def test_mlx_loads_straight_into_the_target_dtype(tmp_path):
     mx.eval(model.parameters())
     peak = mx.get_peak_memory() - before
     assert peak < model_bytes / 2 + 3 * largest, (peak, model_bytes)  # bf16 model + a tensor, not the fp32 copy
+
+
+def test_a_cast_that_overflows_is_refused_naming_the_tensor(tmp_path):
+    sd = _random_state(BIG, 3)
+    sd["blocks.0.attn.qkv.weight"][0, 0] = 1e6  # finite in float32, beyond float16's 65504
+    torch.save(sd, tmp_path / "m.pt")
+    from rae_spec.state_dict import CheckpointError
+
+    with pytest.raises(CheckpointError, match=r"blocks\.0\.attn\.qkv\.weight.*do not fit float16"):
+        convert_file(tmp_path / "m.pt", tmp_path / "f16", BIG, "torch->mlx", dtype="float16")
+    assert not (tmp_path / "f16" / "model.safetensors").exists()
+    convert_file(tmp_path / "m.pt", tmp_path / "bf16", BIG, "torch->mlx", dtype="bfloat16")  # bfloat16's range
