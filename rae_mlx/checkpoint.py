@@ -149,13 +149,16 @@ def to_mx(value: Any) -> mx.array:
     return mx.array(np.ascontiguousarray(np.asarray(value)))
 
 
+LOAD_GROUP_BYTES = 256 << 20  # tensors evaluated together while loading: MLX reads them in parallel
+
+
 def load_arrays(module: nn.Module, tensors: dict[str, Any], dtype: Any = None, keep_file_dtype: bool = False,
                 path: str | Path = "<checkpoint>", check_finite: bool = True) -> nn.Module:
-    """Set the module's parameters from `tensors` (MLX layout, keys already checked), one tensor at a time:
-    each is read, checked for NaN / Inf (all are checked, then the error names them), cast to its dtype in a
-    model of `dtype` (None: the module's current dtypes, or the file's with `keep_file_dtype`) and evaluated.
-    `tensors` is consumed: each source is popped before it is read, so (when the caller holds no other
-    reference) the peak is the model plus one tensor."""
+    """Set the module's parameters from `tensors` (MLX layout, keys already checked), a group of tensors
+    (LOAD_GROUP_BYTES of source) at a time: each is read, checked for NaN / Inf (all are checked, then the
+    error names them), cast to its dtype in a model of `dtype` (None: the module's current dtypes, or the
+    file's with `keep_file_dtype`) and evaluated. `tensors` is consumed: each source is popped before it is
+    read, so (when the caller holds no other reference) the peak is the model plus one group of sources."""
     dtype = resolve_dtype(dtype)
     current = dict(tree_flatten(module.parameters()))
     missing = sorted(set(current) - set(tensors))
@@ -163,18 +166,29 @@ def load_arrays(module: nn.Module, tensors: dict[str, Any], dtype: Any = None, k
     if missing or unexpected:
         raise CheckpointError(f"parameters do not match the module: missing {missing[:3]}, unexpected {unexpected[:3]}")
     loaded, nonfinite = [], []
+    group: list[tuple[str, mx.array, mx.array, mx.array | None]] = []  # key, source, target, finite(sum)
+
+    def flush() -> None:
+        mx.eval(*(t for _, _, t, _ in group), *(c for _, _, _, c in group if c is not None))
+        for k, a, t, check in group:
+            if check is not None and not (check.item() or bool(mx.all(mx.isfinite(a)).item())):
+                nonfinite.append(k)
+            loaded.append((k, t))
+        group.clear()
+
+    size = 0
     for k in list(tensors):
         a = to_mx(tensors.pop(k))
         if tuple(a.shape) != tuple(current[k].shape):
             raise CheckpointError(f"{k}: shape {tuple(a.shape)}, the module has {tuple(current[k].shape)}")
-        if check_finite and mx.issubdtype(a.dtype, mx.floating):
-            mx.eval(a)
-            if not _finite(a):
-                nonfinite.append(k)
         want = target_dtype(k, a.dtype if keep_file_dtype else current[k].dtype, dtype)
-        a = a.astype(want) if a.dtype != want else a
-        mx.eval(a)
-        loaded.append((k, a))
+        check = mx.isfinite(mx.sum(a)) if check_finite and mx.issubdtype(a.dtype, mx.floating) else None
+        group.append((k, a, a.astype(want) if a.dtype != want else a, check))
+        size += a.nbytes
+        if size >= LOAD_GROUP_BYTES:
+            flush()
+            size = 0
+    flush()
     if nonfinite:
         raise nonfinite_error(nonfinite, path)
     module.update(tree_unflatten(loaded))
