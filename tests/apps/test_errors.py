@@ -195,3 +195,14 @@ def test_yaml_that_is_not_yaml(rae, tmp_path):
     (tmp_path / "x.yaml").write_text("stage_1: [unclosed")
     fails(rae, *SAMPLE, "--class", "1", "--config", tmp_path / "x.yaml", match="is not valid YAML")
     fails(rae, *SAMPLE, "--class", "1", "--config", tmp_path / "missing.yaml", match="does not exist")
+
+
+@pytest.mark.parametrize("args", [(), ("train",)])
+def test_a_group_without_its_command_prints_its_help(rae, args):
+    """`rae` alone shows the help as help (exit 2 as click does), not folded into one `error:` line."""
+    if args and "train" not in rae("--help").stdout:
+        pytest.skip("the training CLI is not installed")
+    result = rae(*args, ok=False)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Usage: rae {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "\nCommands:\n" in result.stderr and "error:" not in result.stderr
