@@ -374,6 +374,7 @@ def test_download_reports_progress_and_fills_the_models_folder(tmp_path, monkeyp
         return str(path)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr("rae_apps.hub.hub_unreachable", lambda: None)  # as if online
     events = EventBus()
     seen = []
     events.publish = lambda kind, **data: seen.append(dict(data))
