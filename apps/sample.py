@@ -15,7 +15,7 @@ import numpy as np
 
 from rae_spec.files import check_output
 
-from .engines import auto_reason, choose_backend, make_engine
+from .engines import auto_reason, check_quantize, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .job import (
@@ -194,8 +194,7 @@ def run(ctx: click.Context, **o: Any) -> None:
     targets = output_paths(o, plan, record)
 
     backend = choose_backend(backend_name)
-    if job.quantize is not None and backend != "mlx":
-        raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
+    check_quantize(backend, job.quantize)
     check_targets(targets, plan, {"backend": backend, "dtype": job.dtype, "quantize": job.quantize}, o)
     engine = make_engine(backend, job.dtype, job.quantize, _echo)
     why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
