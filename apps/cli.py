@@ -22,6 +22,7 @@ from .convert_cmd import convert
 from .download import download
 from .evaluate import evaluate_cmd
 from .info import info
+from .options import debug_option
 from .reconstruct import reconstruct
 from .sample import sample
 from .sample_fid import sample_fid
@@ -56,7 +57,7 @@ class RaeGroup(CommandGroup):
 
 @click.group("rae", cls=RaeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="rae")
-@click.option("--debug", is_flag=True, expose_value=False, help="Show the full traceback of an error.")
+@debug_option
 def cli() -> None:
     """Representation Autoencoders and DiT^DH: sample, reconstruct, download, inspect.
 

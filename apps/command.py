@@ -15,7 +15,7 @@ import click
 
 from rae_spec.signals import EXIT_SIGTERM, Terminated, sigterm_as_interrupt
 
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, is_user_error, one_line
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, error_message, is_user_error, one_line
 
 
 class CommandGroup(click.Group):
@@ -52,10 +52,8 @@ class CommandGroup(click.Group):
         except Exception as e:  # noqa: BLE001 - the last line of defence: one line, unless --debug
             if debug:
                 traceback.print_exc()
-            if is_user_error(e):
-                click.echo(f"error: {one_line(e)}", err=True)
-                sys.exit(EXIT_USAGE)
-            click.echo(f"error: unexpected {type(e).__name__}: {one_line(e)} (run with --debug for the traceback)",
+            user = is_user_error(e)
+            click.echo(f"error: {error_message(e)}" + ("" if user else " (run with --debug for the traceback)"),
                        err=True)
-            sys.exit(1)
+            sys.exit(EXIT_USAGE if user else 1)
         sys.exit(code if isinstance(code, int) else 0)

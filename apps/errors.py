@@ -31,6 +31,14 @@ def is_user_error(exc: BaseException) -> bool:
     return any(cls.__name__ in _USER_ERROR_NAMES for cls in type(exc).__mro__)
 
 
+def error_message(exc: BaseException) -> str:
+    """What the CLI and the app say about an error (the CLI after `error: `): the input error's one line, or
+    the type of an unexpected one with its message."""
+    if is_user_error(exc):
+        return one_line(exc)
+    return f"unexpected {type(exc).__name__}: {one_line(exc)}"
+
+
 def one_line(exc: BaseException) -> str:
     """The message of an exception folded onto one line (an OS error as 'what: path')."""
     if isinstance(exc, OSError) and exc.strerror:

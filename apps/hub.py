@@ -22,6 +22,7 @@ from typing import Any
 from .errors import MissingFileError
 
 TRUE = {"1", "ON", "YES", "TRUE"}
+MODELS_DIR_ENV = "RAE_MODELS_DIR"  # what --models-dir defaults to, for every command and training
 
 
 def hf_cache_dir() -> Path:

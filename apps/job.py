@@ -26,6 +26,7 @@ import numpy as np
 from rae_spec import samplers
 from rae_spec.configs import ConfigError, GuidanceConfig, SamplerConfig, from_dict, to_dict
 from rae_spec.noise import rows_noise
+from rae_spec.presets import local_path
 from rae_spec.step_state import CancelCheck, StepState
 
 from . import reference_yaml
@@ -47,7 +48,7 @@ from .metadata import (
 from .pipeline import SamplingPipeline, check_compatible, dit_from_path, from_preset, with_dit
 from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from .plan import Item, chunks, generation_order
-from .registry import Registry, local_folder
+from .registry import Registry
 
 SAMPLER_CHOICES = {name: SamplerConfig(mode=mode, method=method)
                    for name, (mode, method) in samplers.cli_choices().items()}
@@ -300,7 +301,7 @@ def resolve(registry: Registry, store: Store, job: SampleJob, *, download: bool 
             raise UserError(f"{job.model} is a whole pipeline (pipeline.json); it cannot be combined with --preset")
         return pipeline_from_folder(job.model, registry)
     name = job.preset or registry.default_pipeline
-    folder = local_folder(registry.pipeline(name))
+    folder = local_path(registry.pipeline(name))
     if folder is not None and is_pipeline_folder(folder):  # a pipeline that ships with the package
         pipe = dataclasses.replace(pipeline_from_folder(folder, registry), source={"preset": name})
     else:
@@ -417,6 +418,13 @@ def generate(engine: Engine, plan: Plan, listener: Listener | None = None, cance
     with phase("load"):
         load_models(engine, pipe, low_memory)
     kept = {it.index for it in plan.keep}
+
+    def decoded(chunk: tuple[Item, ...], latents: np.ndarray) -> list[tuple[Item, np.ndarray]]:
+        with phase("decode"):
+            images = engine.decode(latents)
+        check_finite(images, "decoded pixels", chunk, allow_nonfinite, warn)
+        return [(it, im) for it, im in zip(chunk, to_uint8(images), strict=True) if it.index in kept]
+
     sampled = []
     for k, chunk in enumerate(plan.work):
         listener.batch_started(k, len(plan.work), chunk)
@@ -433,19 +441,13 @@ def generate(engine: Engine, plan: Plan, listener: Listener | None = None, cance
         if low_memory:
             sampled.append((chunk, latents))
             continue
-        with phase("decode"):
-            images = engine.decode(latents)
-        check_finite(images, "decoded pixels", chunk, allow_nonfinite, warn)
-        yield from ((it, im) for it, im in zip(chunk, to_uint8(images), strict=True) if it.index in kept)
+        yield from decoded(chunk, latents)
     if low_memory:
         engine.release("dit")
         with phase("load decoder"):
             engine.load_decoder(pipe)
         for chunk, latents in sampled:
-            with phase("decode"):
-                images = engine.decode(latents)
-            check_finite(images, "decoded pixels", chunk, allow_nonfinite, warn)
-            yield from ((it, im) for it, im in zip(chunk, to_uint8(images), strict=True) if it.index in kept)
+            yield from decoded(chunk, latents)
 
 
 # ---------------------------------------------------------------------------------------------- writing

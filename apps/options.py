@@ -10,6 +10,7 @@ from rae_spec import samplers
 
 from .engines.base import DTYPES
 from .errors import UserError
+from .hub import MODELS_DIR_ENV
 
 BACKEND_CHOICES = ("auto", "mlx", "torch")
 
@@ -20,9 +21,10 @@ def debug_option(f):
 
 
 def models_dir_option(f):
-    return click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar="RAE_MODELS_DIR",
-                        help="Use this plain folder (DIR/<org>/<repo>/<file>) instead of the Hugging Face cache "
-                             "[env RAE_MODELS_DIR].")(f)
+    return click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV,
+                        help="Find preset and hub files in this plain folder (DIR/<org>/<repo>/<file>, as `rae "
+                             "download --models-dir` fills it) instead of the Hugging Face cache "
+                             f"[env {MODELS_DIR_ENV}].")(f)
 
 
 def presets_option(f):

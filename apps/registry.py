@@ -36,7 +36,7 @@ from rae_spec.configs import (
     read_json_object,
     to_dict,
 )
-from rae_spec.presets import KIND_CONFIGS, ModelPreset, PipelinePreset
+from rae_spec.presets import KIND_CONFIGS, ModelPreset, PipelinePreset, local_path
 from rae_spec.presets import AutoencoderPreset as Autoencoder
 
 from .errors import UserError
@@ -82,16 +82,10 @@ class Registry:
         raise UserError(f"unknown {what} {name!r}{hint} (`rae info` lists them)")
 
 
-def local_folder(preset: Any) -> Path | None:
-    """Where a preset that ships inside the package (its `local` path) lies on disk, else None."""
-    local = getattr(preset, "local", None)
-    return Path(rae_spec.presets.__file__).resolve().parent / local if local else None
-
-
 def _as_local_repo(preset: ModelPreset) -> ModelPreset:
     """A model shipped inside the package as a local-folder repo: (folder, model.safetensors) for a model
     folder, (parent, name) for a file, so finding and loading it works like any other preset."""
-    path = local_folder(preset)
+    path = local_path(preset)
     if path is None:
         return preset
     repo, filename = (path, "model.safetensors") if path.suffix == "" else (path.parent, path.name)

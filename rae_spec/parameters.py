@@ -11,14 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .configs import (
-    DecoderConfig,
-    DiTDHConfig,
-    EncoderConfig,
-    LightningDiTConfig,
-    RAEConfig,
-    StatsConfig,
-)
+from .configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, RAEConfig, StatsConfig
 
 Shape = tuple[int, ...]
 

@@ -44,7 +44,7 @@ class ModelPreset:
     `config.json` + `model.safetensors` are fetched together, and DIFFUSERS_WEIGHTS for one part (the
     kind) of a whole RAE in a diffusers AutoencoderRAE repo, whose config.json comes with it and is checked
     against `config` when loading. `local` (with repo "local") is a path inside this package for models
-    that ship with it; `local_path` resolves it.
+    that ship with it; `local_path` finds it.
     """
 
     name: str
@@ -342,14 +342,15 @@ def _autoencoders() -> dict[str, AutoencoderPreset]:
 AUTOENCODERS: dict[str, AutoencoderPreset] = _autoencoders()
 
 
-def local_path(name: str) -> Path | None:
-    """The on-disk path of a model or pipeline preset that ships with this package (None for hub presets)."""
-    preset = MODELS.get(name) or PIPELINES.get(name)
-    if preset is None:
-        raise KeyError(f"unknown preset {name!r}")
-    if preset.local is None:
-        return None
-    return Path(__file__).resolve().parent / preset.local
+def local_path(preset: str | Any) -> Path | None:
+    """Where a preset that ships inside this package (its `local` path) lies on disk; None for other presets.
+    `preset` is a preset, or the name of a built-in model or pipeline preset."""
+    if isinstance(preset, str):
+        name, preset = preset, MODELS.get(preset) or PIPELINES.get(preset)
+        if preset is None:
+            raise KeyError(f"unknown preset {name!r}")
+    local = getattr(preset, "local", None)
+    return Path(__file__).resolve().parent / local if local else None
 
 
 def get_model(name: str) -> ModelPreset:

@@ -13,6 +13,7 @@ from typing import Any
 
 from rae_spec.configs import to_dict
 from rae_spec.parameters import parameter_count
+from rae_spec.presets import local_path
 
 from ..classes import vocabulary
 from ..download import preset_files
@@ -20,7 +21,7 @@ from ..estimate import TimingStore, estimate_memory
 from ..hub import Store, hf_offline, is_local_repo
 from ..job import SAMPLER_CHOICES, SampleJob, sampler_name
 from ..pipeline_folder import is_pipeline_folder, pipeline_from_folder
-from ..registry import Registry, local_folder
+from ..registry import Registry
 from .events import EventBus
 
 
@@ -58,7 +59,7 @@ class Catalog:
         """The generate form's defaults and class list for a pipeline preset."""
         p = self.registry.pipeline(name)
         names = None
-        folder = local_folder(p)
+        folder = local_path(p)
         if folder is not None and is_pipeline_folder(folder):
             names = pipeline_from_folder(folder, self.registry).class_names
         dit = self.registry.model(p.dit).config
@@ -66,7 +67,7 @@ class Catalog:
         classes = [[i, *(vocab.names[i] if vocab.names else [str(i)])] for i in range(dit.num_classes)]
         g = p.guidance
         return {"name": name, "description": p.description, "num_classes": dit.num_classes, "classes": classes,
-                "has_names": vocab.names is not None, "image_size": p.rae_config().decoder.image_size,
+                "has_names": vocab.names is not None, "image_size": self.registry.model(p.decoder).config.image_size,
                 "defaults": {"steps": p.sampler.num_steps, "sampler": sampler_name(p.sampler),
                              "guidance": g.method, "scale": g.scale, "interval": [g.t_min, g.t_max]},
                 "guide": p.guide is not None, "cfg": dit.null_label is not None,

@@ -38,13 +38,13 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from .. import __version__
-from ..errors import MissingFileError, UserError, is_user_error
+from ..errors import MissingFileError, UserError, error_message, is_user_error
 from ..job import SampleJob
 from .catalog import Catalog
 from .events import EventBus
 from .gallery import Gallery
 from .security import TOKEN_COOKIE, Guard
-from .worker import Worker, error_message
+from .worker import Worker
 
 STATIC = {"index.html": "text/html; charset=utf-8", "app.css": "text/css; charset=utf-8",
           "app.js": "text/javascript; charset=utf-8", "favicon.svg": "image/svg+xml"}

@@ -29,7 +29,7 @@ from PIL import Image
 from rae_spec.step_state import Cancelled, StepState
 
 from ..engines import check_quantize, choose_backend, make_engine
-from ..errors import is_user_error, one_line
+from ..errors import error_message, is_user_error
 from ..estimate import Timing, TimingStore
 from ..hub import Store
 from ..images import to_uint8
@@ -49,13 +49,6 @@ from .events import EventBus
 
 STATUSES = ("queued", "running", "done", "cancelled", "failed")
 PROGRESS_INTERVAL = 0.05  # seconds between progress events (every preview step is sent regardless)
-
-
-def error_message(exc: BaseException) -> str:
-    """The line the CLI prints for this error (without its `error: ` prefix)."""
-    if is_user_error(exc):
-        return one_line(exc)
-    return f"unexpected {type(exc).__name__}: {one_line(exc)}"
 
 
 @dataclass

@@ -23,16 +23,18 @@ from pathlib import Path
 
 import click
 from rae_apps.command import CommandGroup
-from rae_apps.errors import one_line
+from rae_apps.errors import is_user_error, one_line
+from rae_apps.hub import MODELS_DIR_ENV
+from rae_apps.options import debug_option, models_dir_option
 
-from rae_spec.configs import ConfigError
-from rae_spec.files import USER_OS_ERRNOS, OutputError, check_output, check_output_folder
+from rae_spec.files import check_output, check_output_folder
 
-from ..checkpoint import CheckpointError
 from .config import dump_config, load_config
-from .pretrained import MODELS_DIR_ENV, MissingWeightsError
+from .pretrained import MissingWeightsError
 
-USER_ERRORS = (ConfigError, MissingWeightsError, CheckpointError, OutputError, FileNotFoundError, PermissionError)
+# Input errors besides those every command recognises (rae_apps.errors.is_user_error): files not found, not
+# permitted, or pretrained weights not on this machine.
+USER_ERRORS = (MissingWeightsError, FileNotFoundError, PermissionError)
 
 
 class TrainError(click.ClickException):
@@ -45,10 +47,8 @@ class TrainError(click.ClickException):
 def _user_errors() -> Iterator[None]:
     try:
         yield
-    except USER_ERRORS as e:
-        raise TrainError(one_line(e)) from e
-    except OSError as e:
-        if e.errno in USER_OS_ERRNOS:
+    except Exception as e:
+        if isinstance(e, USER_ERRORS) or is_user_error(e):
             raise TrainError(one_line(e)) from e
         raise
 
@@ -66,12 +66,6 @@ def _check_outputs(stage: str, cfg, overwrite: bool) -> None:
         check_output_folder(cfg.output_dir, overwrite=True, what="run folder")
         ours = lambda p: p.read_bytes()[:200].decode("utf-8", "replace").startswith(RUN_CONFIG_HEADER)  # noqa: E731
         check_output(Path(cfg.output_dir) / RUN_CONFIG, overwrite=overwrite, what="file", replaceable=ours)
-
-models_dir_option = click.option(
-    "--models-dir", type=click.Path(file_okay=False, path_type=Path), envvar=MODELS_DIR_ENV, default=None,
-    help="Find preset and hub files in this plain folder (DIR/<org>/<repo>/<file>, as `rae download "
-         "--models-dir` fills it) instead of the Hugging Face cache [env RAE_MODELS_DIR].")
-
 
 def use_models_dir(models_dir: Path | None) -> None:
     """Point this process's file store (rae_torch.train.pretrained.store) at `models_dir`."""
@@ -117,7 +111,7 @@ def stage_command(stage: str, help_text: str):
         @click.option("--print-config", is_flag=True, help="print the resolved config and exit")
         @click.option("--overwrite", is_flag=True, help="replace an existing statistics file or latent cache (or a "
                       "config.yaml in the run folder that this command did not write)")
-        @click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+        @debug_option
         @models_dir_option
         @functools.wraps(run)
         def command(config_path, sets, data_path, output_dir, image_size, precision, compile_, seed, print_config,
@@ -200,7 +194,7 @@ def _finish(metrics: dict) -> None:
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="the pipeline folder to write")
 @click.option("--decoder", help="decoder folder / preset / file (default: the run's `decoder`)")
 @click.option("--overwrite", is_flag=True, help="replace the files of an existing output folder")
-@click.option("--debug", is_flag=True, expose_value=False, help="show the traceback of an error")
+@debug_option
 @models_dir_option
 def _export(checkpoint: Path, output: Path, decoder: str | None, overwrite: bool, models_dir: Path | None) -> None:
     """Write a sampling pipeline folder (pipeline.json, dit/, decoder/, stats) from a stage-2 checkpoint's

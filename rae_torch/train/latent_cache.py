@@ -29,7 +29,7 @@ from rae_spec.configs import ConfigError, EncoderConfig, from_dict, to_dict
 from . import distributed, precision
 from .checkpoints import atomic_write
 from .codec import LatentEncoder
-from .config import CacheConfig
+from .config import CacheConfig, StatsRunConfig
 from .data import ImageDataset, ImageFolder, PartitionSampler, flip_of, make_loader
 from .export import save_safetensors
 from .pretrained import load_encoder
@@ -41,16 +41,23 @@ FORMAT = "rae-latent-cache/1"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def dataset_encoding(cfg: CacheConfig | StatsRunConfig, device: torch.device
+                     ) -> tuple[ImageFolder, int, LatentEncoder]:
+    """What encoding a dataset needs (the latent cache, statistics): its image folder, how many of its images
+    to encode (`num_samples` caps it) and the frozen encoder with its pixel preprocessing."""
+    folder = ImageFolder(cfg.data.path)
+    n = len(folder) if cfg.num_samples is None else min(cfg.num_samples, len(folder))
+    encoder, enc_cfg = load_encoder(cfg.encoder)
+    return folder, n, LatentEncoder(encoder, enc_cfg, cfg.encoder_input_size).to(device)
+
+
 def build_cache(cfg: CacheConfig, runtime: distributed.Runtime | None = None) -> Path:
     """Encode cfg.data.path (ADM center crop, both flips) into cfg.output_dir; returns the folder."""
     rt = runtime or distributed.init()
     precision.configure(rt.device, cfg.tf32)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    folder = ImageFolder(cfg.data.path)
-    n = len(folder) if cfg.num_samples is None else min(cfg.num_samples, len(folder))
-    encoder, enc_cfg = load_encoder(cfg.encoder)
-    codec = LatentEncoder(encoder, enc_cfg, cfg.encoder_input_size).to(rt.device)
+    folder, n, codec = dataset_encoding(cfg, rt.device)
     dataset = ImageDataset(folder, cfg.data.image_size, mode="adm_both")
     loader = make_loader(dataset, PartitionSampler(n, rt.rank, rt.world_size), cfg.batch_size, cfg.data.num_workers,
                          pin_memory=rt.device.type == "cuda")
@@ -86,7 +93,7 @@ def build_cache(cfg: CacheConfig, runtime: distributed.Runtime | None = None) ->
     all_shards = [s for rank_shards in distributed.all_gather_object(shards) for s in rank_shards]
     if rt.is_main:
         meta = {"format": FORMAT, "num_samples": n, "latent_shape": list(codec.latent_shape), "dtype": cfg.dtype,
-                "classes": folder.classes, "encoder": cfg.encoder, "encoder_config": to_dict(enc_cfg),
+                "classes": folder.classes, "encoder": cfg.encoder, "encoder_config": to_dict(codec.config),
                 "encoder_input_size": cfg.encoder_input_size, "image_size": cfg.data.image_size,
                 "data_path": str(cfg.data.path), "shards": all_shards}
         text = json.dumps(meta, indent=2)

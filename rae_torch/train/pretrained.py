@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rae_apps.hub import MODELS_DIR_ENV, Store
 from torch import nn
 
 from rae_spec.configs import DecoderConfig, EncoderConfig, from_dict, vit_decoder
@@ -24,8 +25,6 @@ from rae_spec.reference_yaml import hub_file
 
 from ..checkpoint import CheckpointError, load_model, load_stats, read_checkpoint, unwrap_state_dict
 
-MODELS_DIR_ENV = "RAE_MODELS_DIR"
-
 
 class MissingWeightsError(FileNotFoundError):
     """Pretrained weights are not on this machine; the message says where we looked and what to do."""
@@ -33,8 +32,6 @@ class MissingWeightsError(FileNotFoundError):
 
 def store():
     """The CLI's file store (rae_apps.hub.Store): the models folder of RAE_MODELS_DIR, else the HF cache."""
-    from rae_apps.hub import Store
-
     return Store(os.environ.get(MODELS_DIR_ENV) or None)
 
 

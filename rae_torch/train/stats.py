@@ -25,12 +25,10 @@ from tqdm import tqdm
 
 from . import distributed, precision
 from .checkpoints import atomic_write
-from .codec import LatentEncoder
 from .config import StatsRunConfig
-from .data import ImageDataset, ImageFolder, PartitionSampler, flip_of, make_loader
+from .data import ImageDataset, PartitionSampler, flip_of, make_loader
 from .export import provenance, save_stats
-from .latent_cache import LatentCache
-from .pretrained import load_encoder
+from .latent_cache import LatentCache, dataset_encoding
 
 log = logging.getLogger("rae.train")
 
@@ -102,10 +100,7 @@ def compute_stats(cfg: StatsRunConfig, runtime: distributed.Runtime | None = Non
             bar.update(len(chunk))
         bar.close()
     else:
-        folder = ImageFolder(cfg.data.path)
-        n = len(folder) if cfg.num_samples is None else min(cfg.num_samples, len(folder))
-        encoder, enc_cfg = load_encoder(cfg.encoder)
-        codec = LatentEncoder(encoder, enc_cfg, cfg.encoder_input_size).to(rt.device)
+        folder, n, codec = dataset_encoding(cfg, rt.device)
         mode = "adm_both" if cfg.flips == "both" else "adm"
         dataset = ImageDataset(folder, cfg.data.image_size, mode=mode, flip=cfg.flips == "random")
         sampler = PartitionSampler(n, rt.rank, rt.world_size, cfg.seed)

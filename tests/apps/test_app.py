@@ -415,3 +415,20 @@ def test_download_reports_progress_and_fills_the_models_folder(tmp_path, monkeyp
     assert any(e["done"] == 500 and e["total"] == 1000 for e in seen)  # progress within a file
     name = seen[-1]["name"]
     assert next(p for p in catalog.presets()["presets"] if p["name"] == name)["ready"]
+
+
+def test_a_presets_file_pipeline_with_its_own_decoder_has_a_form(tmp_path):
+    """The generate form of a pipeline whose decoder only the presets file defines (sizes from the registry)."""
+    from rae_apps.app.catalog import Catalog
+    from rae_apps.estimate import TimingStore
+
+    presets = {"models": {"my-decoder": {"kind": "decoder", "repo": "./weights", "filename": "model.pt",
+                                         "config": {"type": "DecoderConfig", "hidden_size": 32, "num_layers": 1,
+                                                    "num_heads": 2, "intermediate_size": 64, "latent_dim": 32,
+                                                    "num_patches": 16, "patch_size": 4}}},
+               "pipelines": {"mine": {"dit": "digits-demo-dit", "decoder": "my-decoder", "stats": "digits-demo-stats",
+                                      "encoder": "digits-demo-encoder", "encoder_input_size": 32}}}
+    (tmp_path / "presets.json").write_text(json.dumps(presets))
+    registry = load_registry(tmp_path / "presets.json")
+    catalog = Catalog(registry, Store(tmp_path / "models"), EventBus(), TimingStore(tmp_path / "t.json"), "torch")
+    assert catalog.preset("mine")["image_size"] == 16
