@@ -19,6 +19,8 @@ from .engines import auto_reason, check_quantize, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .job import (
+    MAX_BATCH,
+    MAX_ROWS_PER_SEED,
     Listener,
     Plan,
     SampleJob,
@@ -64,13 +66,13 @@ Examples:
 @click.command("sample", epilog=EXAMPLES)
 @click.option("--class", "classes", multiple=True, metavar="ID|NAME",
               help="ImageNet class id or name (any synonym, any case); repeatable.")
-@click.option("-n", "--num-images", type=click.IntRange(1), default=1, show_default=True,
+@click.option("-n", "--num-images", type=click.IntRange(1, MAX_ROWS_PER_SEED), default=1, show_default=True,
               help="Images per class and seed.")
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0),
               help="Noise seed; repeatable [default: a random seed, printed].")
 @pipeline_options
 @backend_options
-@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=8, show_default=True,
               help="Images per forward pass (splits the work, never changes the noise).")
 @click.option("--low-memory", is_flag=True,
               help="Free the DiT before loading the decoder (lower peak memory; images are written at the end).")
