@@ -116,10 +116,11 @@ class App:
 
     def download(self, request: Request) -> Response:
         name = request.path_params["name"]
-        try:
-            self.catalog.registry.pipeline(name)
-        except UserError as e:
-            return error(404, error_message(e))
+        if self.catalog.registry.kind_of(name) not in ("pipeline", "autoencoder"):
+            try:
+                self.catalog.registry.pipeline(name)  # the message with suggestions
+            except UserError as e:
+                return error(404, error_message(e))
         return ok(self.catalog.download(name), 202)
 
     async def estimate(self, request: Request) -> Response:

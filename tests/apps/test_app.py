@@ -353,6 +353,14 @@ def test_models_page_and_offline_download(app):
     r = app.post("/api/presets/dit-dh-xl-256-ag/download")
     assert r.status_code == 202 and r.json()["status"] == "failed"
     assert "rae download dit-dh-xl-256-ag" in r.json()["error"]
+    # the autoencoder presets too (rae reconstruct --autoencoder, training), each with its files
+    aes = {a["name"]: a for a in presets["autoencoders"]}
+    assert {"dinov2-b", "dinov2-s", "dinov2-l", "siglip2-b", "mae-b-diffusers"} <= set(aes)
+    assert [f["filename"] for f in aes["dinov2-s"]["files"]] == ["config.json", "diffusion_pytorch_model.safetensors"]
+    assert not aes["dinov2-s"]["ready"] and 400e6 < aes["dinov2-s"]["parameters"] < 500e6
+    r = app.post("/api/presets/dinov2-s/download")
+    assert r.status_code == 202 and "rae download dinov2-s" in r.json()["error"]
+    assert app.post("/api/presets/dinov2-b-reg/download").status_code == 404  # a model preset: not listed
     r = app.post("/api/jobs", {"preset": "dit-dh-xl-256-ag", "class": [207], "seed": [0]})
     assert r.status_code == 400 and "rae download dit-dh-xl-256-ag" in r.json()["error"]
 

@@ -137,6 +137,19 @@ def test_generate_preview_cancel_gallery_replay_in_chromium(app_url):
         page.fill("[data-testid=steps]", "3")
         page.click("[data-testid=generate]")
         page.locator("#engine", has_text="bfloat16").wait_for(timeout=60_000)
+        # a download whose failure event arrives before the POST's answer (still "running") shows the failure
+        def stale_answer(route):
+            answer = route.fetch()
+            page.wait_for_timeout(300)  # the failure's event is on the page by now
+            route.fulfill(response=answer, json={**answer.json(), "status": "running", "error": None})
+
+        page.route("**/api/presets/dinov2-s/download", stale_answer)
+        page.click("[data-testid=tab-models]")
+        page.click(".preset[data-name='dinov2-s'] .download button")
+        page.locator("#download-dinov2-s", has_text="rae download dinov2-s").wait_for(timeout=5_000)
+        page.wait_for_timeout(500)
+        assert "HF_HUB_OFFLINE" in page.inner_text("#download-dinov2-s")
+
         # a phone-narrow window: nothing wider than the window on any page
         page.set_viewport_size({"width": 390, "height": 844})
         for tab in ("generate", "gallery", "models"):

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   config: null, preset: null, classes: [], chosen: [], current: null, jobs: new Map(),
-  gallery: { items: [], total: 0, offset: 0, selected: null }, previews: 0,
+  gallery: { items: [], total: 0, offset: 0, selected: null }, previews: 0, downloads: new Map(),
 };
 
 // ------------------------------------------------------------------------------------------ helpers
@@ -488,7 +488,7 @@ async function loadModels() {
   state.presets = data.presets;
   $("offline").classList.toggle("hidden", !data.offline);
   $("store").textContent = `files in the ${data.store}`;
-  $("presets").replaceChildren(...data.presets.map((p) => {
+  const card = (p) => {
     const status = p.builtin ? el("span", { class: "pill ok", text: "built in" }) :
       el("span", { class: `pill ${p.ready ? "ok" : "missing"}`, text: p.ready ? "downloaded" : "not downloaded" });
     const files = el("table", { class: "files" }, ...p.files.map((f) => el("tr", {},
@@ -503,14 +503,21 @@ async function loadModels() {
       el("header", {}, el("h3", { text: p.name }), status, p.default ? el("span", { class: "pill", text: "default" }) : null,
         el("span", { class: "muted", text: `${(p.parameters / 1e6).toFixed(1)} M parameters · ${p.ready ? `${bytes(p.bytes)} on disk` : `${bytes(p.bytes)} of ≈ ${bytes(p.parameters * 4)} (float32) downloaded`}` })),
       el("div", { class: "muted", text: `${p.description}${p.reported ? ` — ${p.reported}` : ""}` }), files, dl);
-  }));
+  };
+  $("presets").replaceChildren(...data.presets.map(card));
+  $("autoencoders").replaceChildren(...data.autoencoders.map(card));
 }
 
 async function download(name) {
-  try { renderDownload(await api(`/api/presets/${encodeURIComponent(name)}/download`, { method: "POST", body: {} })); } catch (e) { toast(e.message, true); }
+  state.downloads.delete(name);
+  try {
+    const started = await api(`/api/presets/${encodeURIComponent(name)}/download`, { method: "POST", body: {} });
+    if (!state.downloads.has(name)) renderDownload(started);  // its events may have come first (a fast failure)
+  } catch (e) { toast(e.message, true); }
 }
 
 function renderDownload(d) {
+  state.downloads.set(d.name, d);
   const box = $(`download-${d.name}`);
   if (!box) return;
   if (d.status === "running") {
