@@ -23,20 +23,19 @@ def setup_paths() -> None:
         spec.loader.exec_module(module)
 
 
-FIXED = ("pos_embed", "W", "freqs_cos", "freqs_sin", "decoder_pos_embed")
-
-
 def randomize_torch(model, seed: int = 0):
     """Every learned tensor random, the zero-initialized ones included (so the output depends on all of them):
     matrices U(+-1/sqrt(fan_in)) (PyTorch's Linear default), vectors 1 + N(0, 0.02) for norm weights and
     layer scales, N(0, 0.02) otherwise. Fixed tables (sin-cos, RoPE, Fourier W) keep their analytic values."""
     import torch
 
+    from rae_spec.parameters import BUFFERS, FIXED
+
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.state_dict().items():
             leaf = name.split(".")[-1]
-            if leaf in FIXED:
+            if leaf in BUFFERS + FIXED:
                 continue
             if p.dim() >= 2:
                 bound = p[0].numel() ** -0.5

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from rae_spec.files import write_text
+from rae_spec.files import atomic_write, write_text
 
 from ..images import png_text
 from ..metadata import PNG_KEY
@@ -136,9 +136,7 @@ class Gallery:
                 self.cache.mkdir(parents=True, exist_ok=True)
                 small = im.convert("RGB")
                 small.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
-                tmp = thumb.with_name(f".{thumb.name}.tmp")
-                small.save(tmp, format="PNG")
-                os.replace(tmp, thumb)
+                atomic_write(thumb, lambda tmp: small.save(tmp, format="PNG"))
         return thumb
 
     def delete(self, name: str) -> bool:

@@ -20,8 +20,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 from rae_spec.configs import PIPELINE_FILE, PipelineConfig, to_json
+from rae_spec.files import atomic_write, write_text
 
-from .checkpoints import atomic_write
+from .checkpoints import atomic_torch_save
 
 
 def provenance(**fields: Any) -> str:
@@ -43,7 +44,7 @@ def save_model_folder(state_dict: dict[str, torch.Tensor], config: Any, folder: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     text = to_json(config) + "\n"
-    atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(text))
+    write_text(folder / "config.json", text)
     meta = {"format": "pt", "config": to_json(config, indent=None)}
     if origin:
         meta["provenance"] = origin
@@ -67,13 +68,13 @@ def save_stats(mean: torch.Tensor | None, var: torch.Tensor, path: str | Path, o
     payload = {"mean": tensors.get("mean"), "var": tensors["var"].cpu()}
     if payload["mean"] is not None:
         payload["mean"] = payload["mean"].cpu()
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return atomic_torch_save(payload, path)
 
 
 def write_pipeline(folder: str | Path, config: PipelineConfig) -> Path:
     folder = Path(folder)
     text = to_json(config) + "\n"
-    return atomic_write(folder / PIPELINE_FILE, lambda tmp: Path(tmp).write_text(text))
+    return write_text(folder / PIPELINE_FILE, text)
 
 
 def export_pipeline(folder: str | Path, dit_state: dict[str, torch.Tensor], dit_config: Any,

@@ -25,9 +25,9 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from rae_spec.configs import ConfigError, EncoderConfig, from_dict, to_dict
+from rae_spec.files import write_text
 
 from . import distributed, precision
-from .checkpoints import atomic_write
 from .codec import LatentEncoder
 from .config import CacheConfig, StatsRunConfig
 from .data import ImageDataset, ImageFolder, PartitionSampler, flip_of, make_loader
@@ -97,7 +97,7 @@ def build_cache(cfg: CacheConfig, runtime: distributed.Runtime | None = None) ->
                 "encoder_input_size": cfg.encoder_input_size, "image_size": cfg.data.image_size,
                 "data_path": str(cfg.data.path), "shards": all_shards}
         text = json.dumps(meta, indent=2)
-        atomic_write(out / META, lambda tmp: Path(tmp).write_text(text))
+        write_text(out / META, text)
         log.info("latent cache: %d samples x 2 flips in %d shards at %s", n, len(all_shards), out)
     distributed.barrier()
     return out

@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from rae_spec.files import write_text
+
 from . import distributed, precision
-from .checkpoints import atomic_write
 from .config import StatsRunConfig
 from .data import ImageDataset, PartitionSampler, flip_of, make_loader
 from .export import provenance, save_stats
@@ -125,7 +126,7 @@ def compute_stats(cfg: StatsRunConfig, runtime: distributed.Runtime | None = Non
                             data=str(cfg.data.cache or cfg.data.path), estimator="exact (Chan merge, float64)")
         out = save_stats(mean, var, cfg.output, origin)
         sidecar = json.dumps(json.loads(origin), indent=2)
-        atomic_write(Path(str(out) + ".json"), lambda tmp: Path(tmp).write_text(sidecar))
+        write_text(Path(str(out) + ".json"), sidecar)
         log.info("latent stats over %d latents -> %s (var mean %.4g, min %.4g)", total.count, out,
                  var.mean().item(), var.min().item())
     distributed.barrier()

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoints import atomic_write
+from rae_spec.files import atomic_write
 
 log = logging.getLogger("rae.train")
 

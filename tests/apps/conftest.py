@@ -96,9 +96,9 @@ def env(world, tmp_path, monkeypatch) -> World:
     return world
 
 
-@pytest.fixture
-def rae(env):
-    """Run `rae ARGS...` in-process; returns click's Result (stdout, stderr, exit_code)."""
+def rae_runner():
+    """`run(*args, ok=True)`: `rae ARGS...` in-process, returning click's Result (stdout, stderr, exit_code); with
+    `ok` a non-zero exit fails the test with rae's stderr."""
     from rae_apps.cli import cli
 
     runner = CliRunner()
@@ -110,3 +110,9 @@ def rae(env):
         return result
 
     return run
+
+
+@pytest.fixture
+def rae(env):
+    """Run `rae ARGS...` in-process in the tiny world (rae_runner)."""
+    return rae_runner()

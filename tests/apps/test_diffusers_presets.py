@@ -11,7 +11,6 @@ import re
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from rae_spec.configs import DecoderConfig, EncoderConfig, RAEConfig, StatsConfig, to_dict
@@ -20,6 +19,7 @@ from rae_spec.presets import AUTOENCODERS, DIFFUSERS_RAES, diffusers_rae
 from tests import diffusers_format
 
 from . import tiny
+from .conftest import rae_runner
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 ENCODERS = {  # diffusers builds width / 64 heads and fixed position tables, so 64 wide with the real patch sizes
@@ -82,15 +82,7 @@ def drae(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("RAE_CACHE", str(tmp_path / "rae-cache"))
     monkeypatch.delenv("RAE_MODELS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    from rae_apps.cli import cli
-
-    def run(*args, ok: bool = True):
-        result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-        if ok and result.exit_code != 0:
-            raise AssertionError(f"rae {' '.join(map(str, args))} exited {result.exit_code}:\n{result.stderr}")
-        return result
-
-    return run
+    return rae_runner()
 
 
 @pytest.fixture
