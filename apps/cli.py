@@ -19,6 +19,7 @@ from .app.cli import app
 from .classes_cmd import classes
 from .command import CommandGroup
 from .convert_cmd import convert
+from .doctor import doctor
 from .download import download
 from .evaluate import evaluate_cmd
 from .info import info
@@ -71,6 +72,7 @@ def cli() -> None:
     rae classes retriever                          find ImageNet class ids by name
     rae sample-fid --output fid50k/                50,000 images for FID (sharded, resumable)
     rae eval ref.npz samples.npz --inception F     FID, sFID, IS, precision, recall (ADM's evaluator)
+    rae doctor                                     this machine: backend, memory, presets, a timing
     """
 
 
@@ -83,6 +85,7 @@ cli.add_command(info)
 cli.add_command(classes)
 cli.add_command(sample_fid)
 cli.add_command(evaluate_cmd)
+cli.add_command(doctor)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from rae_spec.configs import DecoderConfig, DiTDHConfig, EncoderConfig, LightningDiTConfig, StatsConfig, to_dict
+from rae_spec.memory import SETTINGS, sampling_memory, weight_bytes
 from rae_spec.parameters import expected_parameters, parameter_count
 
 from . import reference_yaml
@@ -19,12 +20,20 @@ from .pipeline import SamplingPipeline, dit_from_path
 from .pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from .registry import Registry, load_registry
 
-# Bytes per weight: float, and MLX's affine quantization (group size 64, a float16 scale and bias per group).
-BYTES_PER_WEIGHT = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "8-bit": 1.0 + 4 / 64, "4-bit": 0.5 + 4 / 64}
+
+def weights_line(configs: list[Any]) -> str:
+    """Bytes of the weights in each setting (exact, as rae_mlx holds them)."""
+    return ", ".join(f"{name} {human_size(sum(weight_bytes(c, p) for c in configs))}" for name, p in SETTINGS.items())
 
 
-def memory_line(params: int) -> str:
-    return ", ".join(f"{k} {human_size(params * b)}" for k, b in BYTES_PER_WEIGHT.items())
+def peak_line(dit: Any, decoder: Any, guide: Any = None) -> str:
+    """Estimated peak memory to sample one image in each setting, and with --low-memory (rae_spec.memory)."""
+    parts = []
+    for name, p in SETTINGS.items():
+        full = sampling_memory(dit, decoder, guide, p).peak
+        low = sampling_memory(dit, decoder, guide, p, low_memory=True).peak
+        parts.append(f"{name} {human_size(full)} ({human_size(low)})")
+    return "peak memory to sample one image (MLX, estimated; with --low-memory): " + ", ".join(parts)
 
 
 def describe_config(config: Any) -> str:
@@ -72,7 +81,7 @@ def _model_lines(registry: Registry, store: Store, role: str, name: str,
     lines = [f"  {role:8s} {name}: {describe_config(preset.config)}"]
     params = _count(preset.config)
     if params:
-        lines.append(f"           parameters {params / 1e6:.2f} M; weights {memory_line(params)}")
+        lines.append(f"           parameters {params / 1e6:.2f} M; weights {weights_line([preset.config])}")
     size = 0
     for f in preset.files:
         found = store.find(preset.repo, f)
@@ -99,8 +108,12 @@ def _pipeline(registry: Registry, store: Store, name: str, remote: bool) -> list
             lines, params, _ = _model_lines(registry, store, role, model, remote)
             out += lines
             total += params if role != "encoder" else 0
-    out.append(f"  sampling loads {total / 1e6:.1f} M parameters: {memory_line(total)} (weights only; the encoder "
+    config = {role: registry.model(m).config for role, m in roles if m}
+    guide = config.get("guide") if p.guidance.active and p.guidance.method == "autoguidance" else None
+    sampled = [c for role, c in config.items() if role in ("dit", "decoder") or (role == "guide" and guide)]
+    out.append(f"  sampling loads {total / 1e6:.1f} M parameters: {weights_line(sampled)} (weights; the encoder "
                "is not loaded)")
+    out.append("  " + peak_line(config["dit"], config["decoder"], guide))
     out.append(f"  download: rae download {name}")
     return [line for line in out if line]
 
@@ -128,7 +141,7 @@ def _autoencoder(registry: Registry, store: Store, name: str, remote: bool) -> l
             out.append(f"  {role:8s} {model}: {describe_config(preset.config)}")
             params = _count(preset.config)
             if params:
-                out.append(f"           parameters {params / 1e6:.2f} M; weights {memory_line(params)}")
+                out.append(f"           parameters {params / 1e6:.2f} M; weights {weights_line([preset.config])}")
     for repo, f in _files(registry, models):
         found = store.find(repo, f)
         if found is not None:
@@ -137,7 +150,8 @@ def _autoencoder(registry: Registry, store: Store, name: str, remote: bool) -> l
             extra = f", {remote_size(repo, f)}" if remote and not is_local_repo(repo) else ""
             out.append(f"  file {repo}/{f}: not downloaded{extra}")
     total = _autoencoder_params(registry, a)
-    out.append(f"  reconstruction loads {total / 1e6:.1f} M parameters: {memory_line(total)}")
+    configs = [registry.model(m).config for m in (a.encoder, a.decoder)]
+    out.append(f"  reconstruction loads {total / 1e6:.1f} M parameters: {weights_line(configs)}")
     out.append(f"  download: rae download {name}")
     return out
 
@@ -157,7 +171,9 @@ def _listing(registry: Registry, store: Store) -> list[str]:
         params = _autoencoder_params(registry, a)
         what = a.description or f"{a.encoder} + {a.decoder}"
         out.append(f"  {name:24s} {status([m for m in (a.encoder, a.decoder, a.stats) if m]):12s} {what}; "
-                   f"{params / 1e6:.1f} M parameters, {human_size(params * BYTES_PER_WEIGHT['float32'])} in float32")
+                   f"{params / 1e6:.1f} M parameters, "
+                   f"{human_size(sum(weight_bytes(registry.model(m).config) for m in (a.encoder, a.decoder)))} "
+                   "in float32")
     out += ["", "models:"]
     parts = [name for name, m in registry.models.items() if m.diffusers]
     for name, m in registry.models.items():
@@ -241,7 +257,7 @@ def _diffusers_folder(path: Path, registry: Registry) -> list[str]:
            f"{list(rae.latent_shape)}, images {rae.image_size} px",
            f"  encoder  {describe_config(rae.encoder)}", f"  decoder  {describe_config(rae.decoder)}",
            "  stats    " + (", ".join(f"{k} {list(v.shape)}" for k, v in stats.items()) or "none in the file"),
-           f"  parameters {params / 1e6:.2f} M; weights {memory_line(params)}"]
+           f"  parameters {params / 1e6:.2f} M; weights {weights_line([rae.encoder, rae.decoder])}"]
 
     def fits(a) -> bool:
         configs = [registry.rae_config(a.encoder, a.decoder, a.encoder_input_size)]
@@ -272,7 +288,11 @@ def _sampling(pipe: SamplingPipeline, title: str) -> list[str]:
         total += params
         out.append(f"  {role:8s} {describe_config(w.config)}")
         out.append(f"           {w.origin}: {human_size(w.path.stat().st_size)} at {w.path}")
-    out.append(f"  sampling loads {total / 1e6:.2f} M parameters: {memory_line(total)}")
+    models = [w.config for role, w in pipe.weights().items() if role != "stats"]
+    out.append(f"  sampling loads {total / 1e6:.2f} M parameters: {weights_line(models)}")
+    guide = pipe.guide.config if pipe.guide is not None and pipe.guidance.active and \
+        pipe.guidance.method == "autoguidance" else None
+    out.append("  " + peak_line(pipe.dit.config, pipe.decoder.config, guide))
     out += [f"  note: {n}" for n in pipe.notes]
     return out
 
@@ -323,7 +343,7 @@ def info(target: str | None, remote: bool, models_dir: Path | None, presets_file
             w = dit_from_path(path)
             params = _count(w.config)
             lines = [f"model folder {path}: {describe_config(w.config)}",
-                     f"  parameters {params / 1e6:.2f} M; weights {memory_line(params)}",
+                     f"  parameters {params / 1e6:.2f} M; weights {weights_line([w.config])}",
                      *_file(w.path, registry, match=False)]
         else:
             lines = _file(path, registry)

@@ -35,6 +35,7 @@ from .engines.base import DTYPES, Engine
 from .errors import UserError
 from .hub import Store
 from .images import grid, save_png, to_uint8
+from .machine import MAX_AUTO_BATCH
 from .metadata import (
     FORMAT,
     GRID_FORMAT,
@@ -89,7 +90,7 @@ class SampleJob:
     interval: tuple[float, float] | None = None
     dtype: str = "float32"
     quantize: int | None = None
-    batch_size: int = 8
+    batch_size: int | None = None  # None: the largest batch (up to 8) that fits the memory available
     grid: bool = False
     row: int | None = None
 
@@ -177,7 +178,7 @@ class SampleJob:
                    sampler=d.get("sampler"), guidance=d.get("guidance"),
                    scale=float(scale) if isinstance(scale, int) and not isinstance(scale, bool) else scale,
                    interval=interval, dtype=d.get("dtype", "float32"), quantize=quantize,
-                   batch_size=d.get("batch_size", 8), grid=bool(d.get("grid", False)), row=d.get("row"))
+                   batch_size=d.get("batch_size"), grid=bool(d.get("grid", False)), row=d.get("row"))
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> SampleJob:
@@ -279,7 +280,11 @@ def plan_job(job: SampleJob, registry: Registry, store: Store, record: dict[str,
              download: bool = True) -> Plan:
     """Resolve the pipeline, apply the job's settings, parse its classes, split the work. With the `record`
     the job was made from, the notes say what differs from the recorded run. `download=False`: a preset's
-    missing file is an error that names the `rae download` command, never a download."""
+    missing file is an error that names the `rae download` command, never a download. A job without a batch
+    size gets MAX_AUTO_BATCH here; `rae sample` and the app choose one that fits first
+    (apps.machine.choose_batch_size)."""
+    if job.batch_size is None:
+        job = dataclasses.replace(job, batch_size=MAX_AUTO_BATCH)
     pipe = apply_settings(resolve(registry, store, job, download=download), job)
     vocab = vocabulary(pipe.num_classes, [(n,) for n in pipe.class_names] if pipe.class_names else None)
     class_ids = tuple(vocab.parse_all(job.classes))

@@ -23,6 +23,12 @@ from . import __version__
 from .errors import UserError
 from .images import png_text
 
+try:
+    import fcntl
+except ImportError:  # Windows: index updates are not serialized (a lost update only costs a re-hash)
+    fcntl = None  # type: ignore[assignment]
+
+INDEX = "sha256.json"
 PNG_KEY = "rae"
 FORMAT = "rae-sample/1"
 GRID_FORMAT = "rae-grid/1"
@@ -36,28 +42,80 @@ def cache_dir() -> Path:
 
 
 def sha256(path: str | Path) -> str:
-    """sha256 of a file, free for HF-cache blobs and remembered for the rest."""
+    """sha256 of a file, free for HF-cache blobs and remembered for the rest by (path, size, mtime): a file
+    whose size or mtime changes is hashed again."""
     path = Path(path)
     real = path.resolve()
     if re.fullmatch(r"[0-9a-f]{64}", real.name) and real.parent.name == "blobs":
         return real.name
-    st = real.stat()
-    key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
-    index_file = cache_dir() / "sha256.json"
-    index: dict[str, str] = {}
-    with contextlib.suppress(OSError, ValueError):
-        index = json.loads(index_file.read_text())
-    if key in index:
-        return index[key]
+    key = _index_key(real)
+    known = _read_index().get(key)
+    if known is not None:
+        return known
     h = hashlib.sha256()
     with open(real, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     digest = h.hexdigest()
-    index[key] = digest
-    with contextlib.suppress(OSError):
-        write_text(index_file, json.dumps(index, indent=0, sort_keys=True))
+    remember_sha256(real, digest)
     return digest
+
+
+def known_sha256(path: str | Path) -> str | None:
+    """The sha256 of a file when it is known without reading it (an HF-cache blob, or remembered), else None."""
+    real = Path(path).resolve()
+    if re.fullmatch(r"[0-9a-f]{64}", real.name) and real.parent.name == "blobs":
+        return real.name
+    try:
+        return _read_index().get(_index_key(real))
+    except OSError:
+        return None
+
+
+def _index_key(real: Path) -> str:
+    st = real.stat()
+    return f"{real}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _read_index() -> dict[str, str]:
+    with contextlib.suppress(OSError, ValueError):
+        index = json.loads((cache_dir() / INDEX).read_text())
+        if isinstance(index, dict):
+            return index
+    return {}
+
+
+def remember_sha256(path: str | Path, digest: str) -> None:
+    """Record the sha256 of a file just written or hashed (best effort: a read-only cache only costs time)."""
+    real = Path(path).resolve()
+    with contextlib.suppress(OSError):
+        with _index_lock():
+            index = _read_index()
+            index[_index_key(real)] = digest
+            write_text(cache_dir() / INDEX, json.dumps(index, indent=0, sort_keys=True))
+
+
+def clean_index_leftovers() -> None:
+    """Remove temp files of the hash index that a killed writer left (waits for a live writer first)."""
+    if (cache_dir() / INDEX).parent.is_dir():
+        with contextlib.suppress(OSError), _index_lock():
+            pass
+
+
+@contextlib.contextmanager
+def _index_lock():
+    """Serialize updates of the hash index between processes, and remove temp files a killed writer left."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f".{INDEX}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        for tmp in folder.glob(f".{INDEX}.*.tmp"):  # we hold the lock: no live writer owns these
+            tmp.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)
 
 
 def file_record(weights) -> dict[str, Any]:

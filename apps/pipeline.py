@@ -28,7 +28,7 @@ class Weights:
     """One model: its config, the local file (or folder) holding its weights, and where it came from."""
 
     config: Any
-    path: Path
+    path: Path | None  # None: no file (rae doctor then runs random weights of the same shapes)
     origin: str  # "repo/filename" for hub files, else the path as the user gave it
 
 

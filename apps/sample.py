@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from rae_spec.files import check_output
+from rae_spec.parameters import parameter_count
 
 from .engines import auto_reason, check_quantize, choose_backend, make_engine
 from .errors import UserError
@@ -30,6 +31,7 @@ from .job import (
     plan_job,
     save_image,
 )
+from .machine import FULL_SIZE_PARAMETERS, MAX_AUTO_BATCH, available_memory, choose_batch_size, precision_of, slow_path
 from .metadata import grid_record, read_record, same_job
 from .options import (
     backend_options,
@@ -72,8 +74,9 @@ Examples:
               help="Noise seed; repeatable [default: a random seed, printed].")
 @pipeline_options
 @backend_options
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=8, show_default=True,
-              help="Images per forward pass (splits the work, never changes the noise).")
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=None,
+              help="Images per forward pass (splits the work, never changes the noise) [default: the largest, up "
+                   "to 8, whose estimated peak memory fits the memory available].")
 @click.option("--low-memory", is_flag=True,
               help="Free the DiT before loading the decoder (lower peak memory; images are written at the end).")
 @click.option("-o", "--output", type=str, default=None,
@@ -120,7 +123,7 @@ def job_from_options(o: dict[str, Any], seeds: list[int]) -> SampleJob:
                      steps=o["steps"], sampler=o["sampler"], guidance=o["guidance"], scale=o["scale"],
                      interval=parse_interval(o["interval"]) if o["interval"] is not None else None,
                      dtype=o["dtype"] or "float32", quantize=int(o["quantize"]) if o["quantize"] else None,
-                     batch_size=o["batch_size"], grid=o["grid"])
+                     batch_size=o["batch_size"] or MAX_AUTO_BATCH, grid=o["grid"])
 
 
 def _path_text(path: Path | None) -> str | None:
@@ -197,10 +200,22 @@ def run(ctx: click.Context, **o: Any) -> None:
 
     backend = choose_backend(backend_name)
     check_quantize(backend, job.quantize)
-    check_targets(targets, plan, {"backend": backend, "dtype": job.dtype, "quantize": job.quantize}, o)
     engine = make_engine(backend, job.dtype, job.quantize, _echo)
     why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
     _echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
+    if record is None and o["batch_size"] is None:  # the largest batch that fits; a replay keeps the recorded one
+        batch, line = choose_batch_size(plan.pipe, precision_of(job.dtype, job.quantize), plan.rows_per_seed
+                                        * len(job.seeds), available_memory(engine.name, engine.device),
+                                        o["low_memory"], engine.name)
+        if len(plan.keep) > 1 or "may not fit" in line:
+            _echo(line)
+        if batch != job.batch_size:
+            job = dataclasses.replace(job, batch_size=batch)
+            plan = plan_job(job, registry, store, record)
+    check_targets(targets, plan, {"backend": backend, "dtype": job.dtype, "quantize": job.quantize}, o)
+    if parameter_count(plan.pipe.dit.config) >= FULL_SIZE_PARAMETERS and (slow := slow_path(engine.name,
+                                                                                             engine.device)):
+        _echo(f"warning: {slow}")
     if not seeds_given:
         _echo(f"seed: {job.seeds[0]} (random; pass --seed to choose)")
     for note in plan.notes:

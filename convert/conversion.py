@@ -21,17 +21,16 @@ import numpy as np
 
 from rae_spec.configs import RAEConfig, StatsConfig, to_dict, to_json
 from rae_spec.files import check_output_folder, write_text
-from rae_spec.parameters import expected_parameters
+from rae_spec.parameters import expected_parameters, keeps_float32
 from rae_spec.state_dict import CheckpointError, check_stats, match_state_dict, summarize
 
 from . import __version__, safetensors_io
 from .layout import IDENTITY, LAYOUTS, change_layout, layout_plan
+from .lazy_array import LazyArray
 from .sources import Source, open_source, stats_config
 
 FORMAT = "rae-mlx/model"
 DTYPES = ("float32", "float16", "bfloat16")
-# Tables that keep float32 in half-precision files (RoPE angles, the time embedding's frequencies).
-KEEP_FLOAT32 = ("freqs_cos", "freqs_sin", "t_embedder.W")
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class Plan:
     tensors: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # target layout, before casting
     rows: list[Row] = field(default_factory=list)
     stats: dict[str, np.ndarray] | None = None
+    written: dict[str, str] = field(default_factory=dict)  # file name -> sha256, after convert_file
 
     @property
     def files(self) -> list[str]:
@@ -108,7 +108,7 @@ def _np_dtype_name(a: np.ndarray) -> str:
 def _target_dtype(key: str, value: np.ndarray, dtype: str | None) -> str:
     if dtype is None or not np.issubdtype(value.dtype, np.floating):
         return _np_dtype_name(value)
-    if dtype != "float32" and any(key == s or key.endswith("." + s) or key.endswith(s) for s in KEEP_FLOAT32):
+    if dtype != "float32" and keeps_float32(key):
         return "float32"
     return dtype
 
@@ -197,34 +197,38 @@ def _check_quantizable(config: Any) -> None:
         raise ValueError("latent statistics cannot be quantized")
 
 
-def _cast(tensors: dict[str, np.ndarray], rows: list[Row]) -> tuple[dict[str, np.ndarray], set[str]]:
-    """Cast to the planned dtypes; bfloat16 tensors stay float32 here and are named for the writer."""
-    out, bf16 = {}, set()
-    for r in rows:
-        v = tensors[r.key]
-        if r.target_dtype == "bfloat16":
-            bf16.add(r.key)
-            out[r.key] = np.asarray(v, dtype=np.float32)
-        else:
-            out[r.key] = np.asarray(v).astype(r.target_dtype, copy=False)
-    return out, bf16
+def _safetensors_dtype(name: str) -> str:
+    return "BF16" if name == "bfloat16" else safetensors_io.NAMES[np.dtype(name)]
 
 
-def _provenance(p: Plan) -> dict[str, str]:
+def _as_target(value: Any, target: str) -> np.ndarray:
+    """One tensor, read now (if lazy) and cast to `target` (bfloat16: float32 values or uint16 bits, which
+    the writer rounds or stores)."""
+    if target == "bfloat16":
+        if isinstance(value, LazyArray) and value.stored_dtype == "bfloat16":
+            return value.read(bf16_bits=True)  # bf16 -> bf16: the stored bits, no rounding
+        return np.asarray(value, dtype=np.float32)
+    return np.asarray(value).astype(target, copy=False)
+
+
+def _provenance(p: Plan, source_sha256: str | None = None) -> dict[str, str]:
     src = p.source
     return {"format": FORMAT, "layout": p.target_layout, "config_type": type(p.config).__name__,
             "dtype": p.dtype or "as-source", "quantization": json.dumps(p.quantize) if p.quantize else "none",
-            "source": src.path.name, "source_kind": src.kind, "source_sha256": src.sha256(),
+            "source": src.path.name, "source_kind": src.kind, "source_sha256": source_sha256 or src.sha256(),
             "converter": "rae_convert", "converter_version": __version__, "config": json.dumps(to_dict(p.config))}
 
 
 def convert_file(src: str | Path, dst: str | Path, config: Any = None, direction: str = "torch->mlx",
                  dtype: str | None = None, quantize: Any = None, dry_run: bool = False,
-                 overwrite: bool = False) -> Plan:
+                 overwrite: bool = False, source_sha256: str | None = None) -> Plan:
     """Convert `src` into the model folder `dst` (config.json + model.safetensors [+ stats.safetensors]).
 
     Everything is checked first (`plan`); with dry_run nothing is written. A `dst` that already holds files
-    is refused unless `overwrite` (rae_spec.files.check_output_folder). Returns the plan."""
+    is refused unless `overwrite` (rae_spec.files.check_output_folder). Tensors are read, cast (and
+    quantized) and written one at a time, so the memory used is that of the largest tensor, not of the
+    model. `source_sha256` spares hashing the source again when the caller knows it. Returns the plan, with
+    the sha256 of each file written in `plan.written`."""
     if not dry_run:
         check_output_folder(dst, overwrite=overwrite, what="conversion folder")
     p = plan(src, config, direction, dtype, quantize, dst)
@@ -232,25 +236,53 @@ def convert_file(src: str | Path, dst: str | Path, config: Any = None, direction
         return p
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
-    meta = _provenance(p)
+    meta = _provenance(p, source_sha256)
     if p.quantize:
-        _write_quantized(p, dst, meta)
+        p.written["model.safetensors"] = _write_quantized(p, dst, meta)
     else:
-        tensors, bf16 = _cast(p.tensors, p.rows)
-        safetensors_io.write(dst / "model.safetensors", tensors, meta, bf16=bf16)
-        write_text(dst / "config.json", to_json(p.config))
+        specs = [safetensors_io.Spec(r.key, _safetensors_dtype(r.target_dtype), r.target_shape) for r in p.rows]
+        targets = {r.key: r.target_dtype for r in p.rows}
+        p.written["model.safetensors"] = safetensors_io.write_stream(
+            dst / "model.safetensors", specs, lambda spec: _as_target(p.tensors[spec.name], targets[spec.name]),
+            meta)
+    write_text(dst / "config.json", to_json(p.config))
     if p.stats:
         safetensors_io.write(dst / "stats.safetensors", p.stats, {**meta, "config_type": "StatsConfig"})
     return p
 
 
-def _write_quantized(p: Plan, dst: Path, meta: dict[str, str]) -> None:
-    from rae_mlx.checkpoint import build_model, cast_model, load_into
-    from rae_mlx.quantize import quantize_model, save_model
+def _write_quantized(p: Plan, dst: Path, meta: dict[str, str]) -> str:
+    """Cast and quantize layer by layer (MLX's mx.quantize, as rae_mlx.quantize_model does on a whole model),
+    writing each tensor as it is ready. Returns the file's sha256."""
+    import mlx.core as mx
 
-    module = build_model(p.config)
-    load_into(module, p.tensors, p.config, p.source.path, layout="mlx")
-    cast_model(module, p.dtype or "float32")
-    quantize_model(module, bits=p.quantize["bits"], group_size=p.quantize["group_size"], mode=p.quantize["mode"])
-    meta = {k: v for k, v in meta.items() if k not in ("quantization", "dtype", "layout")}
-    save_model(module, dst, p.config, meta)
+    from rae_mlx.quantize import planned_parameters
+
+    q = p.quantize
+    layers, planned = planned_parameters(p.config, p.dtype or "float32", q["bits"], q["group_size"], q["mode"])
+    quantized = set(layers)
+    done: dict[str, np.ndarray] = {}
+
+    def to_numpy(a: mx.array) -> np.ndarray:
+        return np.array(a.view(mx.uint16)) if a.dtype == mx.bfloat16 else np.array(a)
+
+    def produce(spec: safetensors_io.Spec) -> np.ndarray:
+        layer, _, leaf = spec.name.rpartition(".")
+        if layer in quantized and leaf in ("weight", "scales", "biases"):
+            if spec.name not in done:
+                dtype = getattr(mx, planned[layer + ".scales"][1])
+                w = mx.array(np.asarray(p.tensors[layer + ".weight"], dtype=np.float32)).astype(dtype)
+                parts = mx.quantize(w, q["group_size"], q["bits"], mode=q["mode"])
+                mx.eval(*parts)
+                done.update(zip((f"{layer}.weight", f"{layer}.scales", f"{layer}.biases"), map(to_numpy, parts),
+                                strict=False))
+            return done.pop(spec.name)
+        return _as_target(p.tensors[spec.name], planned[spec.name][1])
+
+    specs = [safetensors_io.Spec(k, _safetensors_dtype(dt), shape) for k, (shape, dt) in planned.items()]
+    floats = {dt for _, dt in planned.values()}
+    record = {"bits": q["bits"], "group_size": q["group_size"], "mode": q["mode"], "layers": layers}
+    meta = {**{k: v for k, v in meta.items() if k not in ("quantization", "dtype", "layout")},
+            "layout": "mlx", "dtype": next((d for d in ("bfloat16", "float16") if d in floats), "float32"),
+            "quantization": json.dumps(record)}
+    return safetensors_io.write_stream(dst / "model.safetensors", specs, produce, meta)

@@ -10,17 +10,21 @@ target (os.replace), so a crash never leaves a half-written file under the final
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import mmap
 import struct
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rae_spec.files import atomic_write
+
+from .lazy_array import BFLOAT16, LazyArray
 
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
           "I16": np.int16, "I8": np.int8, "U8": np.uint8, "U16": np.uint16, "U32": np.uint32, "U64": np.uint64,
@@ -36,12 +40,22 @@ def bf16_to_f32(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
-def f32_to_bf16(x: np.ndarray) -> np.ndarray:
-    """float32 -> bfloat16 bits (uint16), round to nearest even; NaN stays NaN."""
-    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
-    rounded = (u + (np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1)))) >> 16
-    nan = np.isnan(x)
-    return np.where(nan, (u >> 16) | np.uint32(0x40), rounded).astype(np.uint16)
+def f32_to_bf16(x: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """float32 -> bfloat16 bits (uint16), round to nearest even; NaN stays NaN. Works through `chunk` values
+    at a time, so rounding a large tensor needs little more memory than its result."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    u = x.reshape(-1).view(np.uint32)
+    out = np.empty(u.shape, dtype=np.uint16)
+    for i in range(0, u.size, chunk):
+        c = u[i:i + chunk]
+        r = (c >> 16) & np.uint32(1)
+        r += np.uint32(0x7FFF)
+        r += c
+        r >>= 16
+        nan = np.isnan(c.view(np.float32))
+        r[nan] = (c[nan] >> 16) | np.uint32(0x40)
+        out[i:i + chunk] = r
+    return out.reshape(x.shape)
 
 
 # dtypes the safetensors format defines that numpy (and so this reader) cannot hold.
@@ -103,12 +117,26 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, str], int]:
     return header, metadata, 8 + n
 
 
-def read(path: str | Path, keep_bf16_bits: bool = False,
-         select: Callable[[str], bool] | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read(path: str | Path, keep_bf16_bits: bool = False, select: Callable[[str], bool] | None = None,
+         lazy: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """(tensors, metadata). bf16 tensors become float32, or stay uint16 bits with `keep_bf16_bits`. `select`
-    picks the tensors to read by name (the others are not touched: reading a part of a large file is cheap)."""
+    picks the tensors to read by name (the others are not touched: reading a part of a large file is cheap).
+    With `lazy` they are LazyArrays, read when needed (see rae_convert.lazy_array)."""
     header, metadata, start = read_header(path)
     out: dict[str, np.ndarray] = {}
+    if lazy:
+        for name, entry in header.items():
+            if select is not None and not select(name):
+                continue
+            lo, hi = entry["data_offsets"]
+            bf16 = entry["dtype"] == "BF16"
+            stored = BFLOAT16 if bf16 else np.dtype(DTYPES[entry["dtype"]])
+            shape = tuple(entry["shape"])
+            itemsize = 2 if bf16 else stored.itemsize
+            if int(np.prod(shape, dtype=np.int64)) * itemsize != hi - lo:
+                raise SafetensorsError(f"{path}: tensor {name} has {hi - lo} bytes for shape {shape}")
+            out[name] = LazyArray(path, start + lo, stored, shape)
+        return out, metadata
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
         for name, entry in header.items():
             if select is not None and not select(name):
@@ -125,36 +153,81 @@ def read(path: str | Path, keep_bf16_bits: bool = False,
     return out, metadata
 
 
-def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None,
-          bf16: Iterable[str] = ()) -> Path:
-    """Write numpy tensors atomically. Names in `bf16` are stored as BF16 (from float32, or from uint16 bits)."""
-    bf16 = set(bf16)
+@dataclass(frozen=True)
+class Spec:
+    """One tensor of a file to be written: its name, safetensors dtype ("F32", "BF16", "U32", ...) and shape."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        item = 2 if self.dtype == "BF16" else np.dtype(DTYPES[self.dtype]).itemsize
+        return int(np.prod(self.shape, dtype=np.int64)) * item
+
+
+def _encode(spec: Spec, arr: np.ndarray) -> np.ndarray:
+    """The little-endian bytes of `arr` for `spec` (BF16 from float32 by rounding, or from uint16 bits)."""
+    arr = np.asarray(arr)
+    if tuple(arr.shape) != tuple(spec.shape):
+        raise SafetensorsError(f"{spec.name}: produced shape {arr.shape}, planned {spec.shape}")
+    if spec.dtype == "BF16":
+        bits = arr if arr.dtype == np.uint16 else f32_to_bf16(arr)
+        return np.ascontiguousarray(bits).astype("<u2", copy=False)
+    want = np.dtype(DTYPES[spec.dtype])
+    if arr.dtype != want:
+        raise SafetensorsError(f"{spec.name}: produced {arr.dtype}, planned {spec.dtype}")
+    return np.ascontiguousarray(arr).astype(want.newbyteorder("<"), copy=False)
+
+
+def write_stream(path: str | Path, specs: list[Spec], produce: Callable[[Spec], np.ndarray],
+                 metadata: dict[str, str] | None = None) -> str:
+    """Write a safetensors file one tensor at a time, atomically: the header comes from `specs` (in file order),
+    then produce(spec) supplies each tensor, which is written and dropped before the next is asked for, so
+    the memory held is that of one tensor. Returns the sha256 of the file written."""
     header: dict[str, Any] = {}
-    blobs: list[bytes | memoryview] = []
     offset = 0
-    for name, arr in tensors.items():
-        arr = np.asarray(arr)
-        if name in bf16:
-            bits = arr if arr.dtype == np.uint16 else f32_to_bf16(arr)
-            dtype, data = "BF16", np.ascontiguousarray(bits).astype("<u2", copy=False)
-        else:
-            if arr.dtype not in NAMES:
-                raise SafetensorsError(f"cannot store {name} of dtype {arr.dtype} in safetensors")
-            dtype, data = NAMES[arr.dtype], np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False)
-        nbytes = data.nbytes
-        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + nbytes]}
-        blobs.append(memoryview(data).cast("B") if nbytes else b"")
-        offset += nbytes
+    for spec in specs:
+        if spec.dtype not in DTYPES and spec.dtype != "BF16":
+            raise SafetensorsError(f"cannot store {spec.name} as {spec.dtype} in safetensors")
+        header[spec.name] = {"dtype": spec.dtype, "shape": list(spec.shape),
+                             "data_offsets": [offset, offset + spec.nbytes]}
+        offset += spec.nbytes
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
+    digest = hashlib.sha256()
 
     def _write(tmp: str) -> None:
         with open(tmp, "wb") as f:
-            f.write(struct.pack("<Q", len(text)))
-            f.write(text)
-            for blob in blobs:
-                f.write(blob)
+            for chunk in (struct.pack("<Q", len(text)), text):
+                f.write(chunk)
+                digest.update(chunk)
+            for spec in specs:
+                data = _encode(spec, produce(spec))
+                if data.nbytes:
+                    view = memoryview(data).cast("B")
+                    f.write(view)
+                    digest.update(view)
+                del data
 
-    return atomic_write(path, _write)
+    atomic_write(path, _write)
+    return digest.hexdigest()
+
+
+def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None,
+          bf16: Iterable[str] = ()) -> Path:
+    """Write numpy tensors atomically. Names in `bf16` are stored as BF16 (from float32, or from uint16 bits)."""
+    bf16 = set(bf16)
+    specs = []
+    for name, arr in tensors.items():
+        if name in bf16:
+            specs.append(Spec(name, "BF16", tuple(arr.shape)))
+        elif np.dtype(arr.dtype) in NAMES:
+            specs.append(Spec(name, NAMES[np.dtype(arr.dtype)], tuple(arr.shape)))
+        else:
+            raise SafetensorsError(f"cannot store {name} of dtype {arr.dtype} in safetensors")
+    write_stream(path, specs, lambda spec: np.asarray(tensors[spec.name]), metadata)
+    return Path(path)

@@ -23,6 +23,7 @@ from rae_spec.hf import load_encoder_config
 from rae_spec.state_dict import CheckpointError, mean_var, unwrap_state_dict
 
 from . import diffusers, safetensors_io, torch_pickle
+from .lazy_array import materialize
 
 
 @dataclass
@@ -41,19 +42,20 @@ class Source:
     def sha256(self) -> str:
         h = hashlib.sha256()
         with open(self.path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 24), b""):
+            for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         return h.hexdigest()
 
 
 def _read_file(path: Path) -> tuple[Any, dict[str, str]]:
+    """(object, metadata) with tensors as LazyArrays: a source is read one tensor at a time, when needed."""
     if path.suffix == ".safetensors":
         try:
-            return safetensors_io.read(path)
+            return safetensors_io.read(path, lazy=True)
         except safetensors_io.SafetensorsError as e:
             raise CheckpointError(str(e)) from e
     try:
-        return torch_pickle.load(path), {}
+        return torch_pickle.load(path, lazy=True), {}
     except torch_pickle.UnsafeGlobalError as e:
         raise CheckpointError(str(e)) from e
     except torch_pickle.TorchPickleError as e:
@@ -61,7 +63,9 @@ def _read_file(path: Path) -> tuple[Any, dict[str, str]]:
 
 
 def read_stats_object(obj: Any, path: Path) -> dict[str, np.ndarray]:
-    """{'mean'?, 'var'?} from a stat.pt-style dict (either may be None or absent)."""
+    """{'mean'?, 'var'?} from a stat.pt-style dict (either may be None or absent); small, so read now."""
+    if isinstance(obj, dict):
+        obj = {k: materialize(v) for k, v in obj.items()}
     mean, var = mean_var(obj, path, None, lambda v: np.asarray(v, dtype=np.float32))
     return {k: v for k, v in (("mean", mean), ("var", var)) if v is not None}
 
@@ -99,7 +103,7 @@ def _open_folder(folder: Path) -> Source:
             source.kind = "rae-folder (quantized)"
         if (folder / "stats.safetensors").is_file():
             stats, _ = _read_file(folder / "stats.safetensors")
-            source.stats = {k: v for k, v in stats.items() if k in ("mean", "var")}
+            source.stats = {k: materialize(v) for k, v in stats.items() if k in ("mean", "var")}
         return source
     config = load_encoder_config(folder) if raw else None
     return Source(weights, "hf-folder", tensors, "torch", metadata, config)

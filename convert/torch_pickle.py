@@ -4,7 +4,8 @@ A `.pt` file is a zip archive: `<name>/data.pkl` pickles the object tree, and ea
 raw little-endian file `<name>/data/<key>` referenced by a pickle "persistent id". Tensors come back as
 numpy arrays honouring storage offsets, strides and shared storages; bfloat16 (which numpy lacks) becomes
 float32, exactly (bf16 is the top half of a float32). Storages are memory-mapped, so a 3 GB file is not
-read twice.
+read twice. With `lazy=True` tensors come back as rae_convert.lazy_array.LazyArray (shape and dtype now,
+bytes read when needed), so a converter or loader holds one tensor at a time instead of the whole model.
 
 The file is untrusted, so the unpickler is an allow-list in three ways:
 - globals: only what a tensor state dict needs (the tensor / parameter rebuild functions, storage types,
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .lazy_array import LazyArray
 
 
 class TorchPickleError(ValueError):
@@ -78,8 +81,20 @@ MAX_RATIO = 1100
 MATERIALIZE_SLACK = 64 << 20  # arrays a load may create beyond twice the file's size (zero-stride expansion)
 
 
+class _Region:
+    """Where a storage's bytes lie in the file (lazy loads): read only when a tensor is needed."""
+
+    __slots__ = ("path", "offset", "nbytes")
+
+    def __init__(self, path: Path, offset: int, nbytes: int):
+        self.path, self.offset, self.nbytes = path, offset, nbytes
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+
 class _Storage:
-    """A storage's raw bytes (a view into the mapped file) and its element type."""
+    """A storage's raw bytes (a view into the mapped file, or a _Region) and its element type."""
 
     __slots__ = ("data", "dtype")
 
@@ -161,6 +176,11 @@ def _rebuild_functions(budget: list[int]):
         if budget[0] < 0:
             raise TorchPickleError(f"the file's tensors expand to more memory than the file holds (a tensor of "
                                    f"size {size} over a storage of {nbytes} bytes); refusing to allocate it")
+        if count and isinstance(storage.data, _Region):
+            region = storage.data
+            contiguous = stride == tuple(math.prod(size[i + 1:]) for i in range(len(size)))
+            return _Tensor(LazyArray(region.path, region.offset, dtype if dtype == BFLOAT16 else np_dtype, size,
+                                     None if contiguous else stride, offset))
         if count == 0:
             arr = np.zeros(size, dtype=np_dtype)
         else:
@@ -394,13 +414,14 @@ def _check_member(path: Path, info: zipfile.ZipInfo, file_size: int, limit: int 
                                f"{info.file_size} bytes, far beyond any real compression; refusing to read it")
 
 
-def load(path: str | Path) -> Any:
-    """The object a torch zip checkpoint holds, with tensors as numpy arrays (bfloat16 -> float32)."""
+def load(path: str | Path, lazy: bool = False) -> Any:
+    """The object a torch zip checkpoint holds, with tensors as numpy arrays (bfloat16 -> float32), or as
+    LazyArrays read on demand with `lazy` (stored members only; compressed ones are read now)."""
     path = Path(path)
     if not path.is_file():
         raise TorchPickleError(f"{path} does not exist")
     try:
-        return _load(path)
+        return _load(path, lazy)
     except UnsafeGlobalError:
         raise
     except TorchPickleError as e:
@@ -414,7 +435,7 @@ def load(path: str | Path) -> Any:
         raise TorchPickleError(f"{path} is truncated or corrupt: {detail}") from e
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, lazy: bool = False) -> Any:
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f:
             head = f.read(2)
@@ -454,6 +475,8 @@ def _load(path: Path) -> Any:
                     start = _data_offset(raw, info)
                     if start + info.file_size > len(raw):
                         raise TorchPickleError(f"{path} is truncated (tensor data {name} is cut off)")
+                    if lazy:
+                        return _Region(path, start, info.file_size)
                     return memoryview(raw)[start: start + info.file_size]
                 return memoryview(zf.read(name))
 

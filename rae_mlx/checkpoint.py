@@ -28,20 +28,19 @@ from rae_spec.configs import (
     from_json,
 )
 from rae_spec.hf import load_encoder_config
+from rae_spec.parameters import keeps_float32
 from rae_spec.state_dict import (
     CheckpointError,
     check_file_size,
     match_state_dict,
     mean_var,
     model_kind,
+    nonfinite_error,
     numpy_finite,
     unwrap_state_dict,
     weights_file,
 )
 
-# Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles,
-# the random Fourier frequencies of the time embedding).
-KEEP_FLOAT32 = ("freqs_cos", "freqs_sin", "t_embedder.W")
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 # What mx.load reads from safetensors; files with other dtypes (F64) are read with numpy instead, so the
 # weights check can name the tensors and say "unsupported dtype" rather than "corrupt".
@@ -56,9 +55,10 @@ def resolve_dtype(dtype: Any) -> mx.Dtype | None:
     return DTYPES[str(dtype)]
 
 
-def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
+def read_checkpoint(path: str | Path, lazy: bool = False) -> tuple[Any, dict[str, str]]:
     """(raw object, safetensors metadata) of a .safetensors file or a torch zip pickle. Tensors come back
-    as mx.arrays (safetensors) or numpy arrays (pickles)."""
+    as mx.arrays (safetensors: `mx.load` is lazy, nothing is read until an array is evaluated) or numpy
+    arrays (pickles); with `lazy`, pickles give rae_convert LazyArrays, read one at a time when loaded."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -81,7 +81,7 @@ def read_checkpoint(path: str | Path) -> tuple[Any, dict[str, str]]:
     from rae_convert.torch_pickle import TorchPickleError, UnsafeGlobalError, load
 
     try:
-        return load(path), {}
+        return load(path, lazy=lazy), {}
     except UnsafeGlobalError as e:
         raise CheckpointError(f"refusing to load {path}: it is a pickle that needs arbitrary code to unpickle "
                               f"(global {e.global_name}). rae only loads tensors (an allow-list unpickler, as "
@@ -104,50 +104,106 @@ def build_model(config: Any) -> nn.Module:
     return {"dit": build_dit, "decoder": ViTDecoder, "encoder": build_encoder, "rae": RAE}[model_kind(config)](config)
 
 
+def random_model(config: Any, dtype: Any = None, bits: int | None = None, group_size: int = 64) -> nn.Module:
+    """A model of `config` with random weights (its initializers), built straight into `dtype` and quantized to
+    `bits`, one tensor at a time: the shapes and memory of the real model without its file (`rae doctor`)."""
+    from .quantize import quantize_model
+
+    module = cast_model(build_model(config), dtype)
+    if bits is not None:
+        quantize_model(module, bits=bits, group_size=group_size, evaluate=False)
+    for _, v in tree_flatten(module.parameters()):
+        mx.eval(v)  # init -> cast -> quantize of one tensor; its float32 source is freed before the next
+    return module.eval()
+
+
+def target_dtype(key: str, current: mx.Dtype, dtype: mx.Dtype | None) -> mx.Dtype:
+    """The dtype parameter `key` (now `current`) takes in a model cast to `dtype` (rae_spec's KEEP_FLOAT32
+    tables and integer tensors keep theirs)."""
+    if dtype is None or not mx.issubdtype(current, mx.floating) or keeps_float32(key):
+        return current
+    return dtype
+
+
 def cast_model(module: nn.Module, dtype: Any) -> nn.Module:
-    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping KEEP_FLOAT32 tables."""
+    """Cast floating parameters to `dtype` (float32 / float16 / bfloat16), keeping rae_spec's KEEP_FLOAT32
+    tables. Parameters already in their dtype are left as they are (no copy)."""
     dtype = resolve_dtype(dtype)
     if dtype is None:
         return module
-    params = []
-    for k, v in tree_flatten(module.parameters()):
-        keep = any(k == s or k.endswith("." + s) or k.endswith(s) for s in KEEP_FLOAT32)
-        if mx.issubdtype(v.dtype, mx.floating) and not keep:
-            v = v.astype(dtype)
-        params.append((k, v))
-    module.update(tree_unflatten(params))
+    changed = [(k, v.astype(target_dtype(k, v.dtype, dtype))) for k, v in tree_flatten(module.parameters())
+               if target_dtype(k, v.dtype, dtype) != v.dtype]
+    if changed:
+        module.update(tree_unflatten(changed))
+    return module
+
+
+def to_mx(value: Any) -> mx.array:
+    """An mx.array of a tensor from any reader: mx.array, numpy, or a LazyArray (read now; bfloat16 kept)."""
+    from rae_convert.lazy_array import LazyArray
+
+    if isinstance(value, mx.array):
+        return value
+    if isinstance(value, LazyArray) and value.stored_dtype == "bfloat16":
+        return mx.array(value.read(bf16_bits=True)).view(mx.bfloat16)
+    return mx.array(np.ascontiguousarray(np.asarray(value)))
+
+
+def load_arrays(module: nn.Module, tensors: dict[str, Any], dtype: Any = None, keep_file_dtype: bool = False,
+                path: str | Path = "<checkpoint>") -> nn.Module:
+    """Set the module's parameters from `tensors` (MLX layout, keys already checked), one tensor at a time:
+    each is read, checked for NaN / Inf (all are checked, then the error names them), cast to its dtype in a
+    model of `dtype` (None: the module's current dtypes, or the file's with `keep_file_dtype`) and evaluated.
+    `tensors` is consumed: each source is popped before it is read, so (when the caller holds no other
+    reference) the peak is the model plus one tensor."""
+    dtype = resolve_dtype(dtype)
+    current = dict(tree_flatten(module.parameters()))
+    missing = sorted(set(current) - set(tensors))
+    unexpected = sorted(set(tensors) - set(current))
+    if missing or unexpected:
+        raise CheckpointError(f"parameters do not match the module: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    loaded, nonfinite = [], []
+    for k in list(tensors):
+        a = to_mx(tensors.pop(k))
+        if tuple(a.shape) != tuple(current[k].shape):
+            raise CheckpointError(f"{k}: shape {tuple(a.shape)}, the module has {tuple(current[k].shape)}")
+        if mx.issubdtype(a.dtype, mx.floating):
+            mx.eval(a)
+            if not _finite(a):
+                nonfinite.append(k)
+        want = target_dtype(k, a.dtype if keep_file_dtype else current[k].dtype, dtype)
+        a = a.astype(want) if a.dtype != want else a
+        mx.eval(a)
+        loaded.append((k, a))
+    if nonfinite:
+        raise nonfinite_error(nonfinite, path)
+    module.update(tree_unflatten(loaded))
     return module
 
 
 def load_into(module: nn.Module, sd: dict[str, Any], config: Any, path: str | Path = "<checkpoint>",
-              layout: str = "torch") -> nn.Module:
-    """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it."""
-    return _load_matched(module, _match(sd, config, path, layout))
+              layout: str = "torch", dtype: Any = None) -> nn.Module:
+    """Check `sd` (official key names, `layout` 'torch' or 'mlx') against the manifest and load it, each
+    tensor straight into its dtype in a model of `dtype` (None: the module's own)."""
+    return load_arrays(module, _match(sd, config, path, layout), dtype, path=path)
 
 
 def _finite(a: Any) -> bool:
-    """rae_spec.state_dict.numpy_finite's scheme in MLX: the sum first, elements only if it is not finite."""
+    """rae_spec.state_dict.numpy_finite's scheme in MLX: the sum first, elements only if it is not finite. The
+    sum runs in the tensor's own dtype (no float32 copy of a half tensor while loading; a half sum that
+    overflows only sends it to the element-wise test)."""
     if not isinstance(a, mx.array):
         return numpy_finite(a)
-    return bool(mx.isfinite(mx.sum(a.astype(mx.float32))).item()) or bool(mx.all(mx.isfinite(a)).item())
+    return bool(mx.isfinite(mx.sum(a)).item()) or bool(mx.all(mx.isfinite(a)).item())
 
 
 def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> dict[str, Any]:
-    """The tensors for `config` (keys, shapes, dtypes and finite values checked) in MLX layout."""
+    """The tensors for `config` (keys, shapes and dtypes checked) in MLX layout. Their values are checked for
+    NaN / Inf by `load_arrays` as each is read: checking them here would read (and, for mx.load's arrays,
+    keep) every tensor before the first is loaded."""
     shapes = {k: e.shape(layout) for k, e in layout_plan(config).items()}
-    tensors = match_state_dict(sd, config, path, shapes=shapes, finite=_finite)
+    tensors = match_state_dict(sd, config, path, shapes=shapes, finite=lambda a: True)
     return change_layout(tensors, config, layout, "mlx")
-
-
-def _load_matched(module: nn.Module, tensors: dict[str, Any]) -> nn.Module:
-    current = dict(tree_flatten(module.parameters()))
-    weights = []
-    for k, v in tensors.items():
-        a = v if isinstance(v, mx.array) else mx.array(np.ascontiguousarray(v))
-        weights.append((k, a.astype(current[k].dtype)))
-    module.load_weights(weights, strict=True)
-    mx.eval(module.parameters())
-    return module
 
 
 def _folder_config(folder: Path) -> Any:
@@ -165,7 +221,8 @@ def _load_diffusers(path: Path, config: Any, dtype: Any) -> nn.Module:
     if isinstance(found.config, StatsConfig):
         raise CheckpointError(f"{path}: latent statistics are not a model; read them with load_stats")
     tensors = _match(found.tensors, found.config, found.weights, "torch")  # checked before allocating
-    module = _load_matched(build_model(found.config), tensors)
+    del found.tensors
+    module = load_arrays(build_model(found.config), tensors, dtype, path=found.weights)
     if isinstance(found.config, RAEConfig) and found.stats:
         module.set_stats(*_mean_var(found.stats, found.weights, found.config.latent_shape))
     return cast_model(module, dtype).eval()
@@ -190,20 +247,22 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None) -> nn.Mo
         path = weights_file(folder)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
-    obj, metadata = read_checkpoint(path)
+    obj, metadata = read_checkpoint(path, lazy=True)
     check_file_size(path, config)  # before a quantized model is built (those are matched after building)
+    if dtype is None and metadata.get("dtype") in ("float16", "bfloat16"):
+        dtype = metadata["dtype"]  # a half-precision file runs in its own precision
     quant = metadata.get("quantization", "none")
     if quant not in ("", "none"):
         from .quantize import load_quantized_weights, parse_quantization
 
-        module = load_quantized_weights(build_model(config), obj, config, parse_quantization(quant, path), path)
+        module = load_quantized_weights(build_model(config), obj, config, parse_quantization(quant, path), path,
+                                        dtype)
     else:  # keys, shapes and values are checked before the model is allocated
         tensors = _match(unwrap_state_dict(obj, path), config, path, metadata.get("layout", "torch"))
-        module = _load_matched(build_model(config), tensors)
+        del obj  # `tensors` holds the only references: each source is freed once loaded (and cast if needed)
+        module = load_arrays(build_model(config), tensors, dtype, path=path)
     if folder is not None and isinstance(config, RAEConfig) and (folder / "stats.safetensors").is_file():
         module.set_stats(*load_stats(folder / "stats.safetensors", config.latent_shape))
-    if dtype is None and metadata.get("dtype") in ("float16", "bfloat16"):
-        dtype = metadata["dtype"]  # a half-precision file runs in its own precision
     cast_model(module, dtype)
     return module.eval()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import mlx.core as mx
 from mlx import nn
-from mlx.utils import tree_flatten, tree_unflatten
+from mlx.utils import tree_flatten
 
 from rae_spec.configs import to_json
 from rae_spec.state_dict import CheckpointError
@@ -31,9 +31,9 @@ def quantizable(module: nn.Module, group_size: int) -> bool:
 
 
 def quantize_model(model: nn.Module, bits: int = 8, group_size: int = 64, mode: str = "affine",
-                   skip: tuple[str, ...] = ()) -> list[str]:
+                   skip: tuple[str, ...] = (), evaluate: bool = True) -> list[str]:
     """Quantize the eligible linear layers in place; returns their paths. `skip` lists path prefixes
-    to keep in floating point."""
+    to keep in floating point. With evaluate=False the new weights stay lazy (the caller evaluates them)."""
     if bits not in BITS:
         raise ValueError(f"bits must be one of {BITS}, got {bits}")
     if group_size not in (32, 64, 128):
@@ -48,8 +48,31 @@ def quantize_model(model: nn.Module, bits: int = 8, group_size: int = 64, mode: 
 
     nn.quantize(model, group_size=group_size, bits=bits, mode=mode, class_predicate=predicate)
     model.__dict__["_quantization"] = {"bits": bits, "group_size": group_size, "mode": mode, "layers": done}
-    mx.eval(model.parameters())
+    if evaluate:
+        mx.eval(model.parameters())
     return done
+
+
+def planned_parameters(config: Any, dtype: Any = None, bits: int | None = None, group_size: int = 64,
+                       mode: str = "affine") -> tuple[list[str], dict[str, tuple[tuple[int, ...], str]]]:
+    """(quantized layer paths, {key: (shape, dtype name)}) of `config`'s model cast to `dtype` and quantized
+    to `bits` (None: not quantized), without computing anything: MLX arrays are lazy, so building, casting
+    and quantizing a module only records shapes. Converters use this to write a quantized file tensor by
+    tensor, with exactly the keys, shapes and dtypes `quantize_model` gives."""
+    from .checkpoint import build_model, cast_model
+
+    module = cast_model(build_model(config), dtype)
+    layers: list[str] = []
+    if bits is not None:
+        def predicate(path: str, m: nn.Module) -> bool:
+            ok = quantizable(m, group_size)
+            if ok:
+                layers.append(path)
+            return ok
+
+        nn.quantize(module, group_size=group_size, bits=bits, mode=mode, class_predicate=predicate)
+    shapes = {k: (tuple(v.shape), str(v.dtype).split(".")[-1]) for k, v in tree_flatten(module.parameters())}
+    return layers, shapes
 
 
 def quantization_of(model: nn.Module) -> dict[str, Any] | None:
@@ -104,9 +127,12 @@ def parse_quantization(text: str, path: str | Path = "<checkpoint>") -> dict[str
 
 
 def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], config: Any, quant: dict[str, Any],
-                           path: str | Path = "<checkpoint>") -> nn.Module:
+                           path: str | Path = "<checkpoint>", dtype: Any = None) -> nn.Module:
     """Rebuild the recorded quantized layers of a fresh `module`, then load the packed weights strictly
-    (names, shapes and dtypes as the rebuilt layers hold them; floating values finite)."""
+    (names, shapes and dtypes as the rebuilt layers hold them; floating values finite), one tensor at a time
+    (floating ones cast to `dtype` when given; the packed integers as they are). `arrays` is consumed."""
+    from .checkpoint import load_arrays
+
     layers = set(quant.get("layers", ()))
     nn.quantize(module, group_size=quant["group_size"], bits=quant["bits"], mode=quant.get("mode", "affine"),
                 class_predicate=lambda p, m: p in layers)
@@ -125,12 +151,6 @@ def load_quantized_weights(module: nn.Module, arrays: dict[str, mx.array], confi
     if wrong:
         raise CheckpointError(f"{path}: {len(wrong)} tensors have the wrong kind of dtype for quantized weights "
                               f"(first: {', '.join(wrong[:5])}): unsupported dtype")
-    nonfinite = [k for k in expected if mx.issubdtype(arrays[k].dtype, mx.floating)
-                 and not mx.all(mx.isfinite(arrays[k])).item()]
-    if nonfinite:
-        raise CheckpointError(f"{path}: {len(nonfinite)} tensors hold NaN or Inf values (first: "
-                              f"{', '.join(nonfinite[:5])}); the file is damaged")
-    module.update(tree_unflatten([(k, arrays[k]) for k in expected]))
+    load_arrays(module, arrays, dtype, keep_file_dtype=True, path=path)  # values checked for NaN / Inf there
     module.__dict__["_quantization"] = dict(quant)
-    mx.eval(module.parameters())
     return module

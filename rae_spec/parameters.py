@@ -201,6 +201,14 @@ def model_parameters(config: Any) -> dict[str, Shape]:
 
 
 BUFFERS = ("freqs_cos", "freqs_sin")  # RoPE tables: persistent buffers, not parameters
+# Tensors that stay float32 in half-precision models: tables whose precision matters (RoPE angles, the random
+# Fourier frequencies of the time embedding).
+KEEP_FLOAT32 = ("freqs_cos", "freqs_sin", "t_embedder.W")
+
+
+def keeps_float32(key: str) -> bool:
+    return any(key.endswith(s) for s in KEEP_FLOAT32)
+
 FIXED = ("pos_embed", "decoder_pos_embed", "W")  # parameters with requires_grad=False in the reference
 
 

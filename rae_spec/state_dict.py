@@ -147,8 +147,13 @@ def check_weights(tensors: dict[str, Any], path: str | Path = "<checkpoint>",
     finite = finite or numpy_finite
     nonfinite = [k for k, v in tensors.items() if not finite(v)]
     if nonfinite:
-        raise CheckpointError(f"{path}: {len(nonfinite)} tensors hold NaN or Inf values (first: {_first(nonfinite)}); "
-                              "the file is damaged or comes from a diverged run")
+        raise nonfinite_error(nonfinite, path)
+
+
+def nonfinite_error(names: list[str], path: str | Path = "<checkpoint>") -> CheckpointError:
+    """The error for weights holding NaN or Inf (names: the tensors)."""
+    return CheckpointError(f"{path}: {len(names)} tensors hold NaN or Inf values (first: {_first(names)}); "
+                           "the file is damaged or comes from a diverged run")
 
 
 def check_stats(stats: dict[str, Any], path: str | Path = "<checkpoint>",

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from rae_spec.configs import to_dict
+from rae_spec.memory import Precision, largest_batch
 from rae_spec.parameters import parameter_count
 from rae_spec.presets import local_path
 
@@ -20,6 +21,7 @@ from ..download import preset_files
 from ..estimate import TimingStore, estimate_memory
 from ..hub import Store, hf_offline, is_local_repo
 from ..job import SAMPLER_CHOICES, SampleJob, sampler_name
+from ..machine import HEADROOM, MAX_AUTO_BATCH, available_memory, device_for
 from ..pipeline_folder import is_pipeline_folder, pipeline_from_folder
 from ..registry import Registry
 from .events import EventBus
@@ -93,14 +95,25 @@ class Catalog:
             scale = job.scale if job.scale is not None else guidance.scale
             guidance = type(guidance)(method, scale if method != "none" else 1.0)
         rows = len(job.classes) * job.num_images * len(job.seeds)
-        batch = min(job.batch_size, len(job.classes) * job.num_images)
+        per_seed = len(job.classes) * job.num_images
+        if job.batch_size is None:  # the batch the worker will choose for the memory it can see
+            memory = available_memory(self.backend, device_for(self.backend))
+            fits = memory.available * HEADROOM if memory.available else float("inf")
+            batch = largest_batch(fits, model(p.dit).config, model(p.decoder).config,
+                                  model(p.guide).config if p.guide and guidance.active
+                                  and guidance.method == "autoguidance" else None,
+                                  Precision(job.dtype, job.quantize), low_memory, min(MAX_AUTO_BATCH, per_seed),
+                                  backend=self.backend, cfg=guidance.active and guidance.method == "cfg")
+        else:
+            batch = min(job.batch_size, per_seed)
         memory = estimate_memory(model(p.dit).config, model(p.decoder).config,
                                  model(p.guide).config if p.guide else None, guidance, batch_size=batch,
-                                 dtype=job.dtype, quantize=job.quantize, low_memory=low_memory)
+                                 dtype=job.dtype, quantize=job.quantize, low_memory=low_memory,
+                                 backend=self.backend)
         steps = (job.steps or p.sampler.num_steps) - 1
         timing = self.timing.get(TimingStore.key(name, self.backend, job.dtype, job.quantize))
         seconds = timing.seconds(rows, steps) if timing is not None else None
-        return {"memory_bytes": memory, "seconds": seconds, "images": rows, "steps": steps,
+        return {"memory_bytes": memory, "seconds": seconds, "images": rows, "steps": steps, "batch_size": batch,
                 "calibrated": timing is not None}
 
     # ------------------------------------------------------------------------------------------ downloads

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import io
 import itertools
 import queue
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from rae_spec.parameters import parameter_count
 from rae_spec.step_state import Cancelled, StepState
 
 from ..engines import check_quantize, choose_backend, make_engine
@@ -43,6 +45,14 @@ from ..job import (
     load_models,
     plan_job,
     save_image,
+)
+from ..machine import (
+    FULL_SIZE_PARAMETERS,
+    MAX_AUTO_BATCH,
+    available_memory,
+    choose_batch_size,
+    precision_of,
+    slow_path,
 )
 from ..registry import Registry
 from .events import EventBus
@@ -233,14 +243,26 @@ class Worker:
         self.events.publish("started", id=state.id)
         s = self.settings
         try:
-            plan = plan_job(state.job, s.registry, s.store, download=False)
+            low_memory = s.low_memory if state.low_memory is None else state.low_memory
+            auto = state.job.batch_size is None
+            job = dataclasses.replace(state.job, batch_size=MAX_AUTO_BATCH) if auto else state.job
+            plan = plan_job(job, s.registry, s.store, download=False)
+            engine = self._engine_for(state.job)
+            if auto:  # the largest batch that fits the memory this engine can see, said in the log
+                batch, line = choose_batch_size(plan.pipe, precision_of(job.dtype, job.quantize),
+                                                plan.rows_per_seed * len(job.seeds),
+                                                available_memory(engine.name, engine.device), low_memory, engine.name)
+                self.events.publish("log", message=line)
+                if batch != job.batch_size:
+                    plan = plan_job(dataclasses.replace(job, batch_size=batch), s.registry, s.store, download=False)
+            slow = slow_path(engine.name, engine.device)
+            if slow and parameter_count(plan.pipe.dit.config) >= FULL_SIZE_PARAMETERS:
+                self.events.publish("log", message=f"warning: {slow}")
             state.notes = list(plan.notes)
             state.steps = plan.total_steps
-            engine = self._engine_for(state.job)
             missing = [w for w in ("dit", "decoder") if w not in getattr(engine, "loaded", {})]
             if missing:
                 self.events.publish("loading", id=state.id, models=missing)
-            low_memory = s.low_memory if state.low_memory is None else state.low_memory
             listener = AppListener(self, state, plan, engine, previews=not low_memory)
             grid_images: list[np.ndarray] = []
             for item, image in generate(engine, plan, listener, state.cancel.is_set, low_memory=low_memory,

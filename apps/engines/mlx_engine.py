@@ -1,7 +1,10 @@
 """The MLX engine: rae_mlx models on the Apple GPU (or MLX's CPU backend elsewhere). Never imports torch.
 
-Torch checkpoints are converted once and cached (mlx_cache). `quantize` (4 or 8 bits) quantizes the
-linear layers of the DiT, its guide and the decoder after loading; the encoder stays in floating point.
+Models are converted once per dtype and quantization and cached (mlx_cache), so a run loads a ready file
+straight into its dtype: `quantize` (4 or 8 bits) applies to the linear layers of the DiT, its guide and the
+decoder; the encoder stays in floating point. MLX's buffer cache is released after each load, sample and
+decode, and `release("dit")` frees the DiT and guide (for --low-memory), so each phase starts from what it
+needs; decoding runs one image at a time.
 """
 
 from __future__ import annotations  # noqa: I001  (rae_mlx is imported before mlx.core on purpose)
@@ -11,7 +14,8 @@ from typing import Any
 import rae_mlx  # noqa: F401  (first, before mlx.core: on Linux this lets MLX use the system OpenBLAS)
 import mlx.core as mx
 import numpy as np
-from rae_mlx import RAE, load_model, load_stats, quantize_model
+from rae_mlx import RAE, load_model, load_stats
+from rae_mlx.checkpoint import random_model
 from rae_mlx.memory import release
 from rae_mlx.pipeline import sample_latents
 from rae_mlx.rae import decode_latents
@@ -19,7 +23,7 @@ from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.step_state import CancelCheck, StepCallback
 
 from .base import decoder_key, dit_key
-from .mlx_cache import mlx_weights
+from .mlx_cache import Variant, mlx_weights
 
 
 class MLXEngine:
@@ -38,14 +42,17 @@ class MLXEngine:
         self.rae_config = None
         self.rae: RAE | None = None
         self.loaded: dict[str, Any] = {}  # what is loaded, so a warm engine never loads it twice
+        self.decode_batch_size = 1  # decoder micro-batch: one image's activations at a time
 
     # ---------------------------------------------------------------------------------------------- loading
 
     def _load(self, weights, quantize: bool = True):
-        path = mlx_weights(weights.path, weights.config, self.log)
+        bits = self.quantize if quantize else None
+        if weights.path is None:  # no file (rae doctor): random weights of the same shapes, in the same precision
+            return random_model(weights.config, self.dtype, bits)
+        variant = Variant(self.dtype, bits)
+        path = mlx_weights(weights.path, weights.config, self.log, variant)
         module = load_model(path, weights.config if path.is_file() else None, dtype=self.dtype)
-        if quantize and self.quantize:
-            quantize_model(module, bits=self.quantize)
         mx.eval(module.parameters())
         return module
 
@@ -59,6 +66,7 @@ class MLXEngine:
         if key[1] is not None:
             self.models["guide"] = self._load(pipe.guide)
         self.loaded["dit"] = key
+        release(collect=False)
 
     def load_decoder(self, pipe) -> None:
         key = decoder_key(pipe)
@@ -72,6 +80,7 @@ class MLXEngine:
         if pipe.stats is not None:
             self.stats = load_stats(pipe.stats.path, tuple(pipe.rae.latent_shape))
         self.loaded["decoder"] = key
+        release(collect=False)
 
     def load_autoencoder(self, pipe) -> None:
         self.load_decoder(pipe)
@@ -96,7 +105,10 @@ class MLXEngine:
                cancel: CancelCheck | None = None) -> np.ndarray:
         latents = sample_latents(self.models["dit"], labels, noise, sampler, shift, guidance=guidance,
                                  guide=self.models.get("guide"), rng=rng, on_step=on_step, cancel=cancel)
-        return self.numpy(latents)
+        out = self.numpy(latents)
+        del latents
+        release(collect=False)
+        return out
 
     def numpy(self, array: mx.array) -> np.ndarray:
         return np.array(array.astype(mx.float32))
@@ -104,8 +116,12 @@ class MLXEngine:
     def decode(self, latents: np.ndarray) -> np.ndarray:
         enc = self.rae_config.encoder
         images = decode_latents(self.decoder, mx.array(np.ascontiguousarray(latents, dtype=np.float32)),
-                                self.stats[0], self.stats[1], self.rae_config.eps, enc.image_mean, enc.image_std)
-        return np.array(images.astype(mx.float32))
+                                self.stats[0], self.stats[1], self.rae_config.eps, enc.image_mean, enc.image_std,
+                                self.decode_batch_size)
+        out = np.array(images.astype(mx.float32))
+        del images
+        release(collect=False)
+        return out
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         z = self.rae.encode(mx.array(np.ascontiguousarray(images, dtype=np.float32)))

@@ -17,7 +17,7 @@ import torch
 
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.step_state import CancelCheck, StepCallback
-from rae_torch import RAE, load_model, load_stats
+from rae_torch import RAE, build_model, load_model, load_stats
 from rae_torch.pipeline import sample_latents
 
 from .base import decoder_key, dit_key
@@ -48,6 +48,8 @@ class TorchEngine:
     # ---------------------------------------------------------------------------------------------- loading
 
     def _load(self, weights) -> torch.nn.Module:
+        if weights.path is None:  # no file (rae doctor): random weights of the same shapes
+            return build_model(weights.config).to(self.device).eval()
         return load_model(weights.path, weights.config).to(self.device)
 
     def _assemble(self, rae_config, decoder, stats, encoder=None) -> RAE:

@@ -367,11 +367,15 @@ def test_models_page_and_offline_download(app):
 
 def test_estimates_and_reload_on_dtype_change(app):
     e = app.post("/api/estimate", {"class": [1, 2], "seed": [0, 1], "batch_size": 2}).json()
-    assert e["images"] == 4 and e["seconds"] is None and 0 < e["memory_bytes"] < 200e6
+    assert e["images"] == 4 and e["seconds"] is None and 0 < e["memory_bytes"] < 1e9  # RSS: torch itself counts
+    assert e["batch_size"] == 2
+    auto = app.post("/api/estimate", {"class": [1, 2, 3], "seed": [0]}).json()  # no batch size: what fits (all 3)
+    assert auto["batch_size"] == 3 and auto["memory_bytes"] >= e["memory_bytes"]
     big = app.post("/api/estimate", {"preset": "dit-dh-xl-256-ag", "class": [1], "seed": [0]}).json()
     half = app.post("/api/estimate", {"preset": "dit-dh-xl-256-ag", "class": [1], "seed": [0],
                                       "dtype": "bfloat16"}).json()
-    assert 2.5e9 < big["memory_bytes"] < 12e9 and half["memory_bytes"] < 0.6 * big["memory_bytes"]
+    # torch keeps float32 weights under autocast, so bfloat16 saves nothing here (MLX halves them: rae_spec)
+    assert 2.5e9 < big["memory_bytes"] < 12e9 and half["memory_bytes"] <= big["memory_bytes"]
     app.wait(app.job({"class": [1], "seed": [0]}))
     e = app.post("/api/estimate", {"class": [1, 2], "seed": [0, 1], "steps": 6}).json()
     assert e["calibrated"] and e["seconds"] > 0
@@ -423,6 +427,21 @@ def test_download_reports_progress_and_fills_the_models_folder(tmp_path, monkeyp
     assert any(e["done"] == 500 and e["total"] == 1000 for e in seen)  # progress within a file
     name = seen[-1]["name"]
     assert next(p for p in catalog.presets()["presets"] if p["name"] == name)["ready"]
+
+
+def test_a_job_without_a_batch_size_gets_one_that_fits_and_says_so(app):
+    logs = []
+    original = app.events.publish
+    app.events.publish = lambda kind, **data: (logs.append(data.get("message", "")) if kind == "log" else None,
+                                               original(kind, **data))[1]
+    state = app.wait(app.job({"class": [1, 2, 3], "seed": [0]}))
+    assert state["status"] == "done"
+    assert any(m.startswith("batch size 3: estimated peak") and "available" in m for m in logs), logs
+    record = app.get(f"/api/images/{state['images'][0]}/metadata").json()["record"]
+    assert record["batch"]["batch_size"] == 3
+    logs.clear()
+    app.wait(app.job({"class": [1, 2, 3], "seed": [0], "batch_size": 2}))  # a given batch size wins, silently
+    assert not any(m.startswith("batch size") for m in logs)
 
 
 def test_a_presets_file_pipeline_with_its_own_decoder_has_a_form(tmp_path):

@@ -152,7 +152,7 @@ def test_info_lists_presets_with_cache_status(rae, env):
 def test_info_of_a_pipeline(rae):
     out = rae("info", "dit-dh-xl-256-ag").stdout
     assert "DiT^DH: hidden [32, 48], depth [2, 1]" in out  # the tiny config from the presets file
-    assert "parameters" in out and "float32" in out and "bfloat16" in out and "4-bit" in out
+    assert "parameters" in out and "float32" in out and "bfloat16" in out and "q4" in out and "peak memory" in out
     assert "DiTDH-XL/stage2_model.pt:" in out and "at " in out and "not downloaded" not in out.split("encoder")[0]
     assert "rae download dit-dh-xl-256-ag" in out
 

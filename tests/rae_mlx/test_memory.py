@@ -59,3 +59,20 @@ def test_generate_frees_the_dit_before_decoding_and_never_needs_an_encoder():
     assert np.allclose(np.asarray(out.latents), np.asarray(want), atol=1e-6)
     freed = generate(lambda: build_model(dit_cfg), None, [0], seed=0, sampler=sampler, shift=2.0)
     assert freed.images is None and freed.memory.phases["sample"]["dit_freed"] == 1.0  # no reference left
+
+
+def test_estimated_weight_bytes_are_those_of_the_mlx_models():
+    """rae_spec.memory counts bytes from the manifest; MLX's modules (lazily built, cast and quantized) agree
+    exactly for every released sampling model and setting."""
+    import math
+
+    from rae_mlx.quantize import planned_parameters
+    from rae_spec import get_model
+    from rae_spec.memory import Precision, weight_bytes
+
+    size = {"float32": 4, "bfloat16": 2, "float16": 2, "uint32": 4}
+    for name in ("dit-dh-xl-256", "dit-dh-s-256-guidance", "decoder-dinov2-b-xl-256"):
+        config = get_model(name).config
+        for p in (Precision(), Precision("bfloat16"), Precision("float32", 4), Precision("float16", 8)):
+            _, planned = planned_parameters(config, p.dtype, p.bits)
+            assert weight_bytes(config, p) == sum(math.prod(s) * size[d] for s, d in planned.values()), (name, p)

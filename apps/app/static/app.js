@@ -201,7 +201,7 @@ function jobBody() {
   const body = {
     preset: $("preset").value, class: state.chosen.map(String), seed: seedsFromInput(),
     num_images: numberOrNull("num") || 1, steps: numberOrNull("steps"), sampler: $("sampler").value,
-    guidance, dtype: $("dtype").value, batch_size: numberOrNull("batch") || 8,
+    guidance, dtype: $("dtype").value, batch_size: numberOrNull("batch"),
     preview_every: numberOrNull("preview-every") ?? 0, low_memory: $("low-memory").checked,
   };
   if ($("quantize").value) body.quantize = Number($("quantize").value);
