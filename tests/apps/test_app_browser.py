@@ -137,6 +137,15 @@ def test_generate_preview_cancel_gallery_replay_in_chromium(app_url):
         page.fill("[data-testid=steps]", "3")
         page.click("[data-testid=generate]")
         page.locator("#engine", has_text="bfloat16").wait_for(timeout=60_000)
+        # ImageNet class search: the exact name first ("otter" is 360, not otterhound 175), and the first class
+        # picked replaces the form's default one
+        page.click("[data-testid=tab-generate]")
+        page.select_option("[data-testid=preset]", "dit-dh-xl-256-ag")
+        page.locator("#class-count", has_text="1000 classes").wait_for()
+        page.fill("[data-testid=class-search]", "otter")
+        page.press("[data-testid=class-search]", "Enter")
+        assert page.inner_text("[data-testid=chips]").replace("×", "").split() == ["otter", "#360"]
+
         # a download whose failure event arrives before the POST's answer (still "running") shows the failure
         def stale_answer(route):
             answer = route.fetch()

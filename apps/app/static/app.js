@@ -103,6 +103,8 @@ async function loadPresets() {
 
 async function choosePreset(name, applyDefaults) {
   const info = await api(`/api/presets/${encodeURIComponent(name)}`);
+  const key = (p) => p && p.classes.map((c) => c.join("|")).join("\n");
+  if (state.preset && key(state.preset) !== key(info)) state.chosen = [];  // other classes: ids mean other things
   state.preset = info;
   state.classes = info.classes.map(([id, ...names]) => ({ id, names, key: names.map(normalize).join("|") }));
   const sampler = $("sampler");
@@ -111,7 +113,6 @@ async function choosePreset(name, applyDefaults) {
   const hint = $("preset-hint");
   hint.textContent = p ? `${p.description}${p.ready ? "" : " — download it on the Models page"}` : "";
   hint.classList.toggle("warn", !!p && !p.ready);
-  state.chosen = state.chosen.filter((id) => id < info.num_classes);
   $("class-count").textContent = `${info.num_classes} classes`;
   if (applyDefaults) setDefaults();
   renderChips();
@@ -131,7 +132,10 @@ function setDefaults() {
   $("preview-every").value = state.config.defaults.preview_every;
   $("low-memory").checked = !!state.config.defaults.low_memory;
   if (!$("seeds").value) $("seeds").value = String(randomSeed());
-  if (!state.chosen.length && state.classes.length) state.chosen = [state.classes[Math.min(1, state.classes.length - 1)].id];
+  if (!state.chosen.length && state.classes.length) {
+    state.chosen = [state.classes[Math.min(1, state.classes.length - 1)].id];
+    state.placeholderClass = true;
+  }
   renderChips();
   estimateSoon();
 }
@@ -146,22 +150,28 @@ const classLabel = (id) => (className(id) !== String(id) ? `${className(id)} #${
 
 function renderChips() {
   const chips = $("chips");
-  chips.replaceChildren(...state.chosen.map((id, i) => el("span", { class: "chip", dataset: { id } },
+  const placeholder = { class: "chip placeholder", title: "The form's default class: the first class you add replaces it" };
+  chips.replaceChildren(...state.chosen.map((id, i) => el("span", { ...(state.placeholderClass ? placeholder : { class: "chip" }), dataset: { id } },
     classLabel(id),
-    el("button", { type: "button", title: "Remove", text: "×", onclick: () => { state.chosen.splice(i, 1); renderChips(); estimateSoon(); } }))));
+    el("button", { type: "button", title: "Remove", text: "×", onclick: () => { state.chosen.splice(i, 1); state.placeholderClass = false; renderChips(); estimateSoon(); } }))));
 }
 
 function searchClasses(query) {
   const q = normalize(query);
   if (!q) return [];
   const asId = /^\d+$/.test(q) ? Number(q) : null;
-  const out = [];
-  if (asId !== null && state.classes[asId]) out.push(state.classes[asId]);
-  for (const c of state.classes) {
-    if (out.length >= 40) break;
-    if (c.id !== asId && c.key.includes(q)) out.push(c);
-  }
-  return out;
+  // the id first, then names equal to the query ("otter" before "otterhound"), then names starting with it,
+  // then words starting with it, then any name containing it
+  const rank = (c) => {
+    if (c.id === asId) return 0;
+    const names = c.key.split("|");
+    if (names.includes(q)) return 1;
+    if (names.some((n) => n.startsWith(q))) return 2;
+    if (names.some((n) => ` ${n}`.includes(` ${q}`))) return 3;
+    return c.key.includes(q) ? 4 : null;
+  };
+  return state.classes.map((c) => [rank(c), c]).filter(([r]) => r !== null)
+    .sort((a, b) => a[0] - b[0] || a[1].id - b[1].id).slice(0, 40).map(([, c]) => c);
 }
 
 function renderResults() {
@@ -175,6 +185,8 @@ function renderResults() {
 }
 
 function addClass(id) {
+  if (state.placeholderClass) state.chosen = [];  // the first class the user picks replaces the form's default
+  state.placeholderClass = false;
   state.chosen.push(id);
   $("class-search").value = "";
   renderResults();
@@ -446,6 +458,7 @@ async function useJob(name, remix) {
   try { job = await api(`/api/images/${encodeURIComponent(name)}/job`); } catch (e) { toast(e.message, true); return; }
   if (job.preset && job.preset !== $("preset").value) { $("preset").value = job.preset; await choosePreset(job.preset, false); }
   state.chosen = job.class.map((c) => Number(c)).filter((c) => !Number.isNaN(c));
+  state.placeholderClass = false;
   $("seeds").value = remix ? String(randomSeed()) : job.seed.join(", ");
   $("num").value = job.num_images;
   if (job.steps) $("steps").value = job.steps;
