@@ -178,10 +178,28 @@ def test_loopback_by_default_another_host_needs_the_flag_and_warns(tmp_path, mon
     assert line.startswith("rae app: http://127.0.0.1:") and "/?token=" in line and "warning" not in r.stderr
     assert f"images: {tmp_path / 'o'}" in r.stderr
     r = runner.invoke(cli, [*base, "--host", "0.0.0.0"], catch_exceptions=False)
-    assert r.exit_code == 0 and "warning: rae app listens on 0.0.0.0" in r.stderr
+    assert r.exit_code == 0 and "warning: rae app listens on 0.0.0.0, reachable from other machines (as http://" \
+        in r.stderr
+    assert r.stdout.startswith("rae app: http://127.0.0.1:")  # an address a browser can open
     r = runner.invoke(cli, [*base, "--window"])
     if __import__("sys").platform != "darwin":
         assert r.exit_code == 2 and "--window opens a native macOS window" in r.stderr
+
+
+def test_all_addresses_answer_to_this_machines_names_only(app):
+    """--host 0.0.0.0: other machines reach it by this machine's name or address (they were refused with 421);
+    any other Host header still is."""
+    import socket
+
+    from rae_apps.app.cli import answers_to
+
+    assert answers_to("10.1.2.3") == {"10.1.2.3"}
+    names = answers_to("0.0.0.0")
+    assert socket.gethostname() in names and not any(n in names for n in ("127.0.0.1", "localhost", "0.0.0.0"))
+    guarded = build(App(app.worker, app.events, TOKEN, "digits-demo", "float32", None), [PORT], names)
+    with TestClient(guarded, base_url=BASE) as client:
+        for name, status in ((socket.gethostname(), 200), ("127.0.0.1", 200), ("evil.example", 421)):
+            assert client.get("/api/config", headers={**AUTH, "host": f"{name}:{PORT}"}).status_code == status
 
 
 # ---------------------------------------------------------------------------------------------- jobs
