@@ -575,6 +575,7 @@ async function main() {
   $("dice").addEventListener("click", () => { $("seeds").value = String(randomSeed()); });
   $("cancel").addEventListener("click", () => { if (state.current) cancel(state.current.id); });
   $("more").addEventListener("click", () => loadGallery(false));
+  if (!/Mac|iPhone|iPad/.test(navigator.platform)) $("generate").querySelector("kbd").textContent = "Ctrl ↵";
   const search = $("class-search");
   search.addEventListener("input", renderResults);
   search.addEventListener("blur", () => setTimeout(() => $("class-results").classList.add("hidden"), 100));
@@ -590,6 +591,10 @@ async function main() {
     }
   });
   document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("class-results").classList.contains("hidden")) {  // Esc first closes the list
+      $("class-results").classList.add("hidden");
+      return;
+    }
     if (e.key === "Escape" && state.current && !$("dialog").open) { e.preventDefault(); cancel(state.current.id); }
     if (e.key === "Enter" && (e.metaKey || e.ctrlKey)) submit(e);
   });
