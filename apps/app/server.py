@@ -215,7 +215,10 @@ class App:
 
     def thumbnail(self, request: Request) -> Response:
         name, path = self._image(request)
-        thumb = self.gallery.thumbnail(name) if path is not None else None
+        try:
+            thumb = self.gallery.thumbnail(name) if path is not None else None
+        except UserError as e:
+            return error(422, error_message(e))
         if thumb is None:
             return error(404, "no such image in the output folder")
         return FileResponse(thumb, media_type="image/png", headers={"cache-control": "private, max-age=3600"})

@@ -19,7 +19,7 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
 from click.testing import CliRunner  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, PngImagePlugin  # noqa: E402
 from rae_apps.app.events import EventBus  # noqa: E402
 from rae_apps.app.server import App, build  # noqa: E402
 from rae_apps.app.worker import Settings, Worker  # noqa: E402
@@ -355,6 +355,25 @@ def test_gallery_newest_first_metadata_replay_use_all_delete(app, tmp_path):
     assert app.client.delete(f"/api/images/{second[0]}", headers=AUTH).json() == {"deleted": second[0]}
     assert not (app.out / second[0]).exists() and not (app.out / second[0]).with_suffix(".json").exists()
     assert app.get(f"/api/images/{second[0]}").status_code == 404
+
+
+def test_unreadable_images_and_forged_records_never_break_the_gallery(app):
+    """Any PNG in the output folder may be broken or carry a `rae` chunk of any shape (the listing was a 500)."""
+    (app.out / "broken.png").write_bytes(b"not a png")
+    for i, text in enumerate(['{"sampler": 5, "guidance": null, "source": [1], "seeds": "x"}', "{not json", "[1, 2]"]):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("rae", text)
+        Image.new("RGB", (8, 8)).save(app.out / f"forged{i}.png", pnginfo=info)
+    listing = app.get("/api/images")
+    assert listing.status_code == 200 and listing.json()["total"] == 4
+    first = next(i for i in listing.json()["items"] if i["name"] == "forged0.png")
+    assert first["summary"]["sampler"] is None and first["summary"]["seed"] is None
+    r = app.get("/api/images/broken.png/thumbnail")
+    assert r.status_code == 422 and "is not an image Pillow can read" in r.json()["error"]
+    assert app.get("/api/images/broken.png/metadata").json()["record"] is None
+    for name in ("broken.png", "forged0.png", "forged1.png", "forged2.png"):
+        assert app.get(f"/api/images/{name}/job").status_code == 400
+        assert app.post(f"/api/images/{name}/replay").status_code == 400
 
 
 def test_models_page_and_offline_download(app):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -114,8 +114,17 @@ def test_generate_preview_cancel_gallery_replay_in_chromium(app_url):
         jobs = page.evaluate("fetch('/api/jobs').then(r => r.json())")["jobs"]
         assert [j["status"] for j in jobs] == ["done", "cancelled"] and jobs[1]["step"] < 10000 - 1
 
-        # the gallery shows the image; replay makes the same pixels
+        # files that are no image, or carry a forged record, list without breaking the gallery or the inspector
+        (out / "broken.png").write_bytes(b"not a png")
+        forged = PngImagePlugin.PngInfo()
+        forged.add_text("rae", '{"format": "rae-sample/1", "sampler": 5, "guidance": null, "seed": {"x": 1}}')
+        Image.new("RGB", (8, 8)).save(out / "forged.png", pnginfo=forged)
         page.click("[data-testid=tab-gallery]")
+        for name in ("broken.png", "forged.png"):
+            page.click(f".card[data-name='{name}']")
+            page.locator("[data-testid=inspector] dd", has_text=name).wait_for()
+
+        # the gallery shows the image; replay makes the same pixels
         page.click(f".card[data-name='{first}']")
         page.click("[data-testid=replay]")
         page.wait_for_selector("[data-testid=status].done", timeout=60_000)

@@ -379,8 +379,9 @@ function cardText(item) {
   const s = item.summary;
   if (!s) return ["(no rae metadata)", ""];
   const n = (s.classes || []).length;
-  const what = s.format === "rae-grid/1" ? `grid · ${n} class${n === 1 ? "" : "es"}` : `${s.class_name ?? s.class} · seed ${s.seed}`;
-  return [what, `${s.sampler} ${s.steps} · ${s.guidance}${s.guidance !== "none" ? ` ${s.scale}` : ""} · ${s.backend}`];
+  const what = s.format === "rae-grid/1" ? `grid · ${n} class${n === 1 ? "" : "es"}` : `${s.class_name ?? s.class ?? "?"} · seed ${s.seed ?? "?"}`;
+  const guidance = s.guidance && s.guidance !== "none" && s.scale !== null ? `${s.guidance} ${s.scale}` : s.guidance;
+  return [what, [s.sampler && `${s.sampler} ${s.steps ?? ""}`.trim(), guidance, s.backend].filter(Boolean).join(" · ")];
 }
 
 async function loadGallery(reset) {
@@ -396,11 +397,16 @@ async function loadGallery(reset) {
   for (const item of data.items) {
     const [line1, line2] = cardText(item);
     cards.append(el("div", { class: "card", dataset: { name: item.name }, onclick: () => inspect(item.name) },
-      el("img", { src: `/api/images/${encodeURIComponent(item.name)}/thumbnail`, alt: item.name, loading: "lazy" }),
+      thumbnail(item, { loading: "lazy" }),
       el("div", { class: "caption", text: line1, title: item.name }), el("div", { class: "sub", text: line2 })));
   }
   $("more").classList.toggle("hidden", state.gallery.offset >= data.total);
   if (!data.total) cards.replaceChildren(el("div", { class: "placeholder", text: "No images yet: images you generate (and PNGs written by rae sample into this folder) appear here." }));
+}
+
+function thumbnail(item, attrs) {  // a file that is no readable image (width unknown) gets a box, not a broken image
+  if (item.width === null) return el("div", { class: "unreadable", text: "not an image", ...attrs });
+  return el("img", { src: `/api/images/${encodeURIComponent(item.name)}/thumbnail`, alt: item.name, ...attrs });
 }
 
 async function loadRecent() {
@@ -408,8 +414,7 @@ async function loadRecent() {
     const data = await api("/api/images?limit=24");
     $("gallery-count").textContent = data.total ? String(data.total) : "";
     $("recent").replaceChildren(...data.items.map((item) => el("figure", { dataset: { name: item.name } },
-      el("img", { src: `/api/images/${encodeURIComponent(item.name)}/thumbnail`, alt: item.name, title: cardText(item).join(" · "),
-        onclick: () => { showView("gallery"); inspect(item.name); } }))));
+      thumbnail(item, { title: cardText(item).join(" · "), onclick: () => { showView("gallery"); inspect(item.name); } }))));
   } catch { /* locked */ }
 }
 
@@ -418,25 +423,31 @@ async function inspect(name) {
   for (const c of document.querySelectorAll(".card")) c.classList.toggle("selected", c.dataset.name === name);
   const panel = $("inspector");
   const url = `/api/images/${encodeURIComponent(name)}`;
+  panel.replaceChildren(el("div", { class: "placeholder", text: name }));  // the last image's buttons go at once
   let record = null;
   try { record = (await api(`${url}/metadata`)).record; } catch (e) { toast(e.message, true); return; }
+  if (state.gallery.selected !== name) return;  // another image was picked meanwhile
   const rows = [];
   const add = (k, v) => { if (v !== undefined && v !== null && v !== "") rows.push(el("dt", { text: k }), el("dd", { text: String(v) })); };
   add("file", name);
-  if (record) {
-    const src = record.source || {};
+  if (record && typeof record === "object") {  // untrusted (any PNG can carry a rae chunk): every field may be missing
+    const obj = (v) => (v && typeof v === "object" ? v : {});
+    const list = (v) => (Array.isArray(v) ? v.join(", ") : "");
+    const src = obj(record.source), sampler = obj(record.sampler), g = obj(record.guidance);
     add("pipeline", src.preset || src.model || src.config);
-    add("class", record.class !== undefined ? `${record.class_name} (#${record.class})` : (record.class_names || []).join(", "));
-    add("seed", record.seed ?? (record.seeds || []).join(", "));
-    add("sampler", `${record.sampler.mode === "sde" ? "sde" : record.sampler.method}, ${record.sampler.num_steps} points`);
-    add("guidance", record.guidance.method === "none" ? "none" : `${record.guidance.method} ${record.guidance.scale} on [${record.guidance.t_min}, ${record.guidance.t_max}]`);
-    add("backend", `${record.backend} ${record.device || ""} ${record.dtype}${record.quantize ? ` ${record.quantize}-bit` : ""}`);
+    add("class", record.class !== undefined ? `${record.class_name} (#${record.class})` : list(record.class_names));
+    add("seed", record.seed ?? list(record.seeds));
+    if (sampler.num_steps !== undefined) add("sampler", `${sampler.mode === "sde" ? "sde" : sampler.method}, ${sampler.num_steps} points`);
+    if (g.method) add("guidance", g.method === "none" ? "none" : `${g.method} ${g.scale} on [${g.t_min}, ${g.t_max}]`);
+    if (record.backend) add("backend", `${record.backend} ${record.device || ""} ${record.dtype || ""}${record.quantize ? ` ${record.quantize}-bit` : ""}`);
   }
   const pre = el("pre", { class: "hidden", text: JSON.stringify(record, null, 2) });
   const act = (label, fn, attrs = {}) => el("button", { type: "button", text: label, onclick: fn, ...attrs });
   const needs = record ? {} : { disabled: "" };
+  const item = state.gallery.items.find((i) => i.name === name);
   panel.replaceChildren(
-    el("img", { src: url, alt: name }), el("dl", {}, ...rows),
+    item && item.width === null ? el("div", { class: "unreadable", text: "not an image Pillow can read" }) : el("img", { src: url, alt: name }),
+    el("dl", {}, ...rows),
     el("div", { class: "buttons" },
       act("Use all", () => useJob(name, false), { ...needs, "data-testid": "use-all" }),
       act("Remix", () => useJob(name, true), { ...needs, "data-testid": "remix" }),
