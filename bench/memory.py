@@ -92,7 +92,7 @@ def ensure_weights(root: Path) -> Path:
 
 def publish(hub: Path, repo: str, filename: str, src: Path) -> None:
     """Move `src` into `hub` as huggingface_hub stores a download: blobs/<sha256>, a snapshot symlink, refs/main."""
-    import hashlib
+    from rae_spec.files import sha256_file
 
     if src.is_symlink():  # published by an earlier run
         return
@@ -101,11 +101,7 @@ def publish(hub: Path, repo: str, filename: str, src: Path) -> None:
     (folder / "blobs").mkdir(parents=True, exist_ok=True)
     (folder / "refs").mkdir(exist_ok=True)
     (folder / "refs" / "main").write_text(commit)
-    h = hashlib.sha256()
-    with open(src, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    blob = folder / "blobs" / h.hexdigest()
+    blob = folder / "blobs" / sha256_file(src)
     os.replace(src, blob)
     link = folder / "snapshots" / commit / filename
     link.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rae_spec.configs import StatsConfig, from_json
+from rae_spec.files import sha256_file
 from rae_spec.hf import load_encoder_config
 from rae_spec.state_dict import CheckpointError, mean_var, unwrap_state_dict
 
@@ -40,11 +40,7 @@ class Source:
     notes: list[str] = field(default_factory=list)
 
     def sha256(self) -> str:
-        h = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return sha256_file(self.path)
 
 
 def _read_file(path: Path) -> tuple[Any, dict[str, str]]:
