@@ -21,6 +21,7 @@ from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
 from rae_convert import diffusers
 from rae_convert.layout import change_layout, layout_plan
+from rae_convert.sources import stats_object
 
 from rae_spec.configs import (
     RAEConfig,
@@ -272,15 +273,7 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
     """(mean, var) from a stat.pt dict, a safetensors file, a converted stats or RAE folder, or a diffusers
     AutoencoderRAE folder; either may be absent (DINOv2-B has no mean). Arrays are reshaped to (C, H, W)
     after checking the element count."""
-    path = Path(path)
-    if diffusers.folder_of(path) is not None:
-        obj, _ = diffusers.read_stats(path)
-        if not obj:
-            raise CheckpointError(f"{path} carries no latent statistics")
-    else:
-        if path.is_dir():
-            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
-        obj, _ = read_checkpoint(path)
+    obj, path = stats_object(path, lambda file: read_checkpoint(file)[0])
     return _mean_var(obj, path, shape)
 
 
