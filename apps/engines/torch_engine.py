@@ -20,7 +20,7 @@ from rae_spec.step_state import CancelCheck, StepCallback
 from rae_torch import RAE, build_model, load_model, load_stats
 from rae_torch.pipeline import sample_latents
 
-from .base import decoder_key, dit_key
+from .base import WarmModels
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -33,7 +33,7 @@ def default_device() -> str:
     return "cpu"
 
 
-class TorchEngine:
+class TorchEngine(WarmModels):
     name = "torch"
 
     def __init__(self, dtype: str = "float32", device: str | None = None):
@@ -65,35 +65,15 @@ class TorchEngine:
             rae.set_stats(mean, var)
         return rae.eval()
 
-    def load_dit(self, pipe) -> None:
-        key = dit_key(pipe)
-        if self.loaded.get("dit") == key:
-            return
-        if "dit" in self.loaded:  # another DiT: free it before loading this one
-            self.release("dit")
-        self.models["dit"] = self._load(pipe.dit)
-        if key[1] is not None:
-            self.models["guide"] = self._load(pipe.guide)
-        self.loaded["dit"] = key
-
-    def load_decoder(self, pipe) -> None:
-        key = decoder_key(pipe)
-        if self.loaded.get("decoder") == key:
-            return
-        if "decoder" in self.loaded:
-            self.release("decoder")
+    def _load_decoder(self, pipe) -> None:
         self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats)
-        self.loaded["decoder"] = key
 
     def load_autoencoder(self, pipe) -> None:
         self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats, self._load(pipe.encoder))
 
-    def release(self, what: str) -> None:
-        for name in ("dit", "guide") if what == "dit" else (what,):
-            self.models.pop(name, None)
+    def _freed(self, what: str) -> None:
         if what == "decoder":
             self.rae = None
-        self.loaded.pop(what, None)
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
