@@ -153,8 +153,10 @@ def child(spec: dict) -> dict:
     import dataclasses
 
     import numpy as np
+    from rae_apps.doctor import measured_run
     from rae_apps.engines import make_engine
     from rae_apps.hub import Store
+    from rae_apps.job import load_models
     from rae_apps.pipeline import from_preset
     from rae_apps.registry import load_registry
 
@@ -186,24 +188,10 @@ def child(spec: dict) -> dict:
         return out
 
     low = spec["low_memory"]
-
-    def load():
-        engine.load_dit(pipe)
-        if not low:
-            engine.load_decoder(pipe)
-
-    phase("load", load)
     if spec.get("load_only"):
+        phase("load", lambda: load_models(engine, pipe, low))
         return {"phases": phases, "max_rss": _max_rss(), "total_seconds": time.perf_counter() - t0}
-    batch = spec.get("batch", 1)
-    noise = np.random.default_rng(0).standard_normal((batch, *pipe.latent_shape), dtype=np.float32)
-    labels = np.full(batch, 207, dtype=np.int64)
-    latents = phase("sample", lambda: engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift,
-                                                    np.random.default_rng(1)))
-    if low:
-        engine.release("dit")
-        phase("load decoder", lambda: engine.load_decoder(pipe))
-    images = phase("decode", lambda: engine.decode(latents))
+    images = measured_run(engine, pipe, phase, batch=spec.get("batch", 1), label=207, low_memory=low)
     if not np.isfinite(images).all():
         raise SystemExit("non-finite image")
     return {"phases": phases, "max_rss": _max_rss(), "total_seconds": time.perf_counter() - t0}
