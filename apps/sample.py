@@ -16,10 +16,12 @@ import numpy as np
 from rae_spec.files import check_output
 from rae_spec.parameters import parameter_count
 
-from .engines import auto_reason, choose_backend, make_engine
+from .engines import auto_reason, check_quantize, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .job import (
+    MAX_BATCH,
+    MAX_ROWS_PER_SEED,
     Listener,
     Plan,
     SampleJob,
@@ -66,13 +68,13 @@ Examples:
 @click.command("sample", epilog=EXAMPLES)
 @click.option("--class", "classes", multiple=True, metavar="ID|NAME",
               help="ImageNet class id or name (any synonym, any case); repeatable.")
-@click.option("-n", "--num-images", type=click.IntRange(1), default=1, show_default=True,
+@click.option("-n", "--num-images", type=click.IntRange(1, MAX_ROWS_PER_SEED), default=1, show_default=True,
               help="Images per class and seed.")
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0),
               help="Noise seed; repeatable [default: a random seed, printed].")
 @pipeline_options
 @backend_options
-@click.option("--batch-size", type=click.IntRange(1), default=None,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=None,
               help="Images per forward pass (splits the work, never changes the noise) [default: the largest, up "
                    "to 8, whose estimated peak memory fits the memory available].")
 @click.option("--low-memory", is_flag=True,
@@ -197,8 +199,7 @@ def run(ctx: click.Context, **o: Any) -> None:
     targets = output_paths(o, plan, record)
 
     backend = choose_backend(backend_name)
-    if job.quantize is not None and backend != "mlx":
-        raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
+    check_quantize(backend, job.quantize)
     engine = make_engine(backend, job.dtype, job.quantize, _echo)
     why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
     _echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")

@@ -76,7 +76,7 @@ def run(host: str, port: int, no_browser: bool, window: bool, output_dir: Path |
         except ImportError as e:
             raise UserError("--window needs pywebview: pip install 'rae-mlx[app]' (on macOS)") from e
 
-    from ..engines import choose_backend
+    from ..engines import check_quantize, choose_backend
     from ..hub import Store
     from ..job import SampleJob
     from ..registry import load_registry
@@ -89,8 +89,7 @@ def run(host: str, port: int, no_browser: bool, window: bool, output_dir: Path |
     preset = preset or registry.default_pipeline
     registry.pipeline(preset)  # an unknown name: one line with suggestions
     q = int(quantize) if quantize else None
-    if q is not None and choose_backend(backend) != "mlx":
-        raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
+    check_quantize(choose_backend(backend), q)
     out = (output_dir or default_output_dir()).expanduser().resolve()
     try:
         out.mkdir(parents=True, exist_ok=True)

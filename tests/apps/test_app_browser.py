@@ -126,5 +126,35 @@ def test_generate_preview_cancel_gallery_replay_in_chromium(app_url):
         page.click("#defaults")  # the form as a user starts from (the preset's settings)
         page.locator("[data-testid=estimate]", has_text="49 steps").wait_for()
         page.screenshot(path=str(shots / "app.png"), full_page=True)
+
+        # what the form accepts and offers: any scale (the released autoguidance scale is 1.42); no
+        # quantization on the torch backend; the header names the dtype of the last job
+        assert page.is_disabled("[data-testid=quantize]")
+        page.fill("[data-testid=scale]", "1.42")
+        assert page.evaluate("document.getElementById('form').checkValidity()")
+        page.click("summary")
+        page.select_option("#dtype", "bfloat16")
+        page.fill("[data-testid=steps]", "3")
+        page.click("[data-testid=generate]")
+        page.locator("#engine", has_text="bfloat16").wait_for(timeout=60_000)
+        # a download whose failure event arrives before the POST's answer (still "running") shows the failure
+        def stale_answer(route):
+            answer = route.fetch()
+            page.wait_for_timeout(300)  # the failure's event is on the page by now
+            route.fulfill(response=answer, json={**answer.json(), "status": "running", "error": None})
+
+        page.route("**/api/presets/dinov2-s/download", stale_answer)
+        page.click("[data-testid=tab-models]")
+        page.click(".preset[data-name='dinov2-s'] .download button")
+        page.locator("#download-dinov2-s", has_text="rae download dinov2-s").wait_for(timeout=5_000)
+        page.wait_for_timeout(500)
+        assert "HF_HUB_OFFLINE" in page.inner_text("#download-dinov2-s")
+
+        # a phone-narrow window: nothing wider than the window on any page
+        page.set_viewport_size({"width": 390, "height": 844})
+        for tab in ("generate", "gallery", "models"):
+            page.click(f"[data-testid=tab-{tab}]")
+            page.wait_for_timeout(200)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, tab
         browser.close()
     assert not errors, errors

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   config: null, preset: null, classes: [], chosen: [], current: null, jobs: new Map(),
-  gallery: { items: [], total: 0, offset: 0, selected: null }, previews: 0,
+  gallery: { items: [], total: 0, offset: 0, selected: null }, previews: 0, downloads: new Map(),
 };
 
 // ------------------------------------------------------------------------------------------ helpers
@@ -141,10 +141,13 @@ function className(id) {
   return c ? c.names[0] : String(id);
 }
 
+// "golden retriever #207"; "#3" where the name is only the id (digits-demo)
+const classLabel = (id) => (className(id) !== String(id) ? `${className(id)} #${id}` : `#${id}`);
+
 function renderChips() {
   const chips = $("chips");
   chips.replaceChildren(...state.chosen.map((id, i) => el("span", { class: "chip", dataset: { id } },
-    `${state.preset && state.preset.has_names && className(id) !== String(id) ? `${className(id)} ` : ""}#${id}`,
+    classLabel(id),
     el("button", { type: "button", title: "Remove", text: "×", onclick: () => { state.chosen.splice(i, 1); renderChips(); estimateSoon(); } }))));
 }
 
@@ -164,6 +167,7 @@ function searchClasses(query) {
 function renderResults() {
   const list = $("class-results");
   const found = searchClasses($("class-search").value);
+  state.active = 0;
   list.replaceChildren(...found.map((c, i) => el("li", { class: i === 0 ? "active" : "", role: "option", onmousedown: (e) => { e.preventDefault(); addClass(c.id); } },
     el("span", { class: "id", text: `#${c.id}` }), el("span", { text: c.names.slice(0, 3).join(", ") }))));
   list.classList.toggle("hidden", found.length === 0);
@@ -287,6 +291,7 @@ function startJob(job) {
 }
 
 function endJob(job, kind, text) {
+  refreshEngine();
   $("cancel").classList.add("hidden");
   $("engine").classList.remove("busy");
   setStatus(text, kind);
@@ -334,7 +339,7 @@ function connectEvents() {
     const nClasses = (body.class || []).length || 1;
     $("job-grid").style.gridTemplateColumns = `repeat(${Math.min(Math.max(nClasses * (body.num_images || 1), 1), 8)}, minmax(72px, 120px))`;
     $("job-grid").append(el("figure", { dataset: { name: d.name } }, el("img", { src: url, alt: d.name, loading: "lazy" }),
-      el("figcaption", { text: d.class === null ? `grid · seed ${d.seed}` : `${className(d.class)} · seed ${d.seed}` })));
+      el("figcaption", { text: d.class === null ? `grid · seed ${d.seed}` : `${classLabel(d.class)} · seed ${d.seed}` })));
   });
   on("done", (d) => { const j = jobFor(d.id); j.status = "done"; renderQueue(); endJob(j, "done", `done · ${d.images.length} image${d.images.length === 1 ? "" : "s"} in ${seconds(d.seconds)}`); });
   on("cancelled", (d) => {
@@ -361,7 +366,8 @@ async function refreshEngine() {
 function cardText(item) {
   const s = item.summary;
   if (!s) return ["(no rae metadata)", ""];
-  const what = s.format === "rae-grid/1" ? `grid · ${(s.classes || []).length} classes` : `${s.class_name ?? s.class} · seed ${s.seed}`;
+  const n = (s.classes || []).length;
+  const what = s.format === "rae-grid/1" ? `grid · ${n} class${n === 1 ? "" : "es"}` : `${s.class_name ?? s.class} · seed ${s.seed}`;
   return [what, `${s.sampler} ${s.steps} · ${s.guidance}${s.guidance !== "none" ? ` ${s.scale}` : ""} · ${s.backend}`];
 }
 
@@ -428,6 +434,7 @@ async function inspect(name) {
       act("Save copy", async () => { const r = await post(`${url}/save-copy`); if (r) toast(`Saved a copy: ${r.path}`); }),
       act("Delete", () => remove(name), { class: "danger", "data-testid": "delete" })),
     pre);
+  if (window.matchMedia("(max-width: 900px)").matches) panel.scrollIntoView({ block: "start" });  // below the cards
 }
 
 async function post(path, message) {
@@ -481,7 +488,7 @@ async function loadModels() {
   state.presets = data.presets;
   $("offline").classList.toggle("hidden", !data.offline);
   $("store").textContent = `files in the ${data.store}`;
-  $("presets").replaceChildren(...data.presets.map((p) => {
+  const card = (p) => {
     const status = p.builtin ? el("span", { class: "pill ok", text: "built in" }) :
       el("span", { class: `pill ${p.ready ? "ok" : "missing"}`, text: p.ready ? "downloaded" : "not downloaded" });
     const files = el("table", { class: "files" }, ...p.files.map((f) => el("tr", {},
@@ -494,16 +501,23 @@ async function loadModels() {
     }
     return el("div", { class: "preset", dataset: { name: p.name } },
       el("header", {}, el("h3", { text: p.name }), status, p.default ? el("span", { class: "pill", text: "default" }) : null,
-        el("span", { class: "muted", text: `${(p.parameters / 1e6).toFixed(1)} M parameters · ${bytes(p.bytes)} on disk` })),
+        el("span", { class: "muted", text: `${(p.parameters / 1e6).toFixed(1)} M parameters · ${p.ready ? `${bytes(p.bytes)} on disk` : `${bytes(p.bytes)} of ≈ ${bytes(p.parameters * 4)} (float32) downloaded`}` })),
       el("div", { class: "muted", text: `${p.description}${p.reported ? ` — ${p.reported}` : ""}` }), files, dl);
-  }));
+  };
+  $("presets").replaceChildren(...data.presets.map(card));
+  $("autoencoders").replaceChildren(...data.autoencoders.map(card));
 }
 
 async function download(name) {
-  try { renderDownload(await api(`/api/presets/${encodeURIComponent(name)}/download`, { method: "POST", body: {} })); } catch (e) { toast(e.message, true); }
+  state.downloads.delete(name);
+  try {
+    const started = await api(`/api/presets/${encodeURIComponent(name)}/download`, { method: "POST", body: {} });
+    if (!state.downloads.has(name)) renderDownload(started);  // its events may have come first (a fast failure)
+  } catch (e) { toast(e.message, true); }
 }
 
 function renderDownload(d) {
+  state.downloads.set(d.name, d);
   const box = $(`download-${d.name}`);
   if (!box) return;
   if (d.status === "running") {
@@ -524,13 +538,16 @@ function renderDownload(d) {
 
 // ------------------------------------------------------------------------------------------ start
 
-function applyTheme(theme) {
-  if (theme === "light") document.documentElement.dataset.theme = "light";
+const systemTheme = () => (window.matchMedia("(prefers-color-scheme: light)").matches ? "light" : "dark");
+
+function applyTheme(theme) {  // the choice made on the page, else the system's
+  if ((theme || systemTheme()) === "light") document.documentElement.dataset.theme = "light";
   else delete document.documentElement.dataset.theme;
 }
 
 async function main() {
   applyTheme(localStorage.getItem("rae-theme"));
+  window.matchMedia("(prefers-color-scheme: light)").addEventListener("change", () => applyTheme(localStorage.getItem("rae-theme")));
   $("theme").addEventListener("click", () => {
     const next = document.documentElement.dataset.theme === "light" ? "dark" : "light";
     localStorage.setItem("rae-theme", next);
@@ -549,7 +566,15 @@ async function main() {
   search.addEventListener("input", renderResults);
   search.addEventListener("blur", () => setTimeout(() => $("class-results").classList.add("hidden"), 100));
   search.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") { e.preventDefault(); if (state.found && state.found.length) addClass(state.found[0].id); }
+    const found = state.found || [];
+    if (e.key === "Enter") { e.preventDefault(); if (found.length) addClass(found[state.active || 0].id); }
+    if ((e.key === "ArrowDown" || e.key === "ArrowUp") && found.length) {
+      e.preventDefault();
+      state.active = (((state.active || 0) + (e.key === "ArrowDown" ? 1 : -1)) + found.length) % found.length;
+      const items = $("class-results").children;
+      for (let i = 0; i < items.length; i++) items[i].classList.toggle("active", i === state.active);
+      items[state.active].scrollIntoView({ block: "nearest" });
+    }
   });
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && state.current && !$("dialog").open) { e.preventDefault(); cancel(state.current.id); }
@@ -559,6 +584,10 @@ async function main() {
     state.config = await api("/api/config");
   } catch { return; }
   $("version").textContent = `v${state.config.version}`;
+  if (state.config.backend !== "mlx") {
+    $("quantize").disabled = true;
+    $("quantize").title = "Quantization needs the MLX backend (rae app --backend mlx)";
+  }
   $("gallery-folder").textContent = state.config.output_dir;
   refreshEngine();
   connectEvents();
