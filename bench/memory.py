@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -198,8 +197,9 @@ def child(spec: dict) -> dict:
 
 
 def _max_rss() -> int:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
+    from rae_apps.machine import process_peak_rss
+
+    return process_peak_rss()
 
 
 def run_child(spec: dict, env: dict) -> dict:

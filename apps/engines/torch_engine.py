@@ -8,8 +8,6 @@ float32, only the matmuls drop precision.
 from __future__ import annotations
 
 import contextlib
-import resource
-import sys
 from typing import Any
 
 import numpy as np
@@ -20,6 +18,7 @@ from rae_spec.step_state import CancelCheck, StepCallback
 from rae_torch import RAE, build_model, load_model, load_stats
 from rae_torch.pipeline import sample_latents
 
+from ..machine import process_peak_rss
 from .base import WarmModels
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -123,8 +122,7 @@ class TorchEngine(WarmModels):
     def peak_memory(self) -> int | None:
         if self.device.startswith("cuda"):
             return int(torch.cuda.max_memory_allocated())
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # process peak: kB on Linux, bytes on macOS
-        return int(rss if sys.platform == "darwin" else rss * 1024)
+        return process_peak_rss()
 
     def reset_peak_memory(self) -> None:
         if self.device.startswith("cuda"):
