@@ -60,6 +60,11 @@ def test_limits_are_in_the_help_and_checked_by_click(rae):
     fails(rae, *SAMPLE, "--class", "1", "--steps", "20000", match="20000 is not in the range 2<=x<=10000")
 
 
+def test_convert_of_a_pipeline_names_its_models(rae, tmp_path):
+    fails(rae, "convert", "digits-demo", tmp_path / "out", match="digits-demo is a pipeline preset; convert its "
+          "models one at a time (digits-demo-dit, digits-demo-decoder, digits-demo-stats)")
+
+
 def test_no_class(rae):
     fails(rae, *SAMPLE, match="no class given")
 
