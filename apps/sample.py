@@ -193,8 +193,8 @@ def run(ctx: click.Context, **o: Any) -> None:
         seeds_given = bool(o["seeds"])
         job = job_from_options(o, list(o["seeds"]) or [secrets.randbelow(2**31)])
         backend_name = o["backend"]
-    if o["output"] is not None:
-        precheck_template(o["output"])  # a folder, a file as parent, a read-only place: in the first second
+    if o["output"] is not None:  # a bad template, a folder, a file as parent, a read-only place: in the first second
+        precheck_template(o["output"], job.grid)
     plan = plan_job(job, registry, store, record)
     targets = output_paths(o, plan, record)
 
@@ -294,9 +294,19 @@ def output_paths(o: dict[str, Any], plan: Plan, replay: dict | None) -> dict[int
 ENVIRONMENT_FIELDS = ("rae_version", "device", "torch_version", "mlx_version")
 
 
-def precheck_template(template: str) -> None:
-    """The --output template's folder part checked before any file is resolved: not a folder itself, not
-    under a file, in a place we can write (placeholders filled with a stand-in)."""
+def precheck_template(template: str, grid: bool = False) -> None:
+    """The --output template checked before any file is resolved (or downloaded): its placeholders, and its
+    folder part: not a folder itself, not under a file, in a place we can write (placeholders filled with a
+    stand-in)."""
+    fields = _fields(template)
+    if grid and fields:
+        raise UserError("--grid writes one image: its --output cannot have placeholders")
+    if fields - PLACEHOLDERS:
+        raise UserError(f"--output {template!r} has unknown placeholders {sorted(fields - PLACEHOLDERS)}; "
+                        "use {seed}, {class}, {index} or {name}")
+    suffix = Path(template).suffix
+    if suffix.lower() not in ("", ".png") and not {"{", "}"} & set(suffix):
+        _png(template)  # its message
     stand_in = {name: "0" for name in PLACEHOLDERS}
     try:
         path = template.format(**stand_in) if _fields(template) <= PLACEHOLDERS else template

@@ -234,3 +234,13 @@ def test_a_group_without_its_command_prints_its_help(rae, args):
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Usage: rae {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
     assert "\nCommands:\n" in result.stderr and "error:" not in result.stderr
+
+
+@pytest.mark.parametrize("extra, match", [
+    (("--grid", "-o", "g-{seed}.png"), "--grid writes one image: its --output cannot have placeholders"),
+    (("-o", "x-{colour}.png"), "has unknown placeholders ['colour']"),
+    (("-o", "x-{seed}.jpg"), "images are written as PNG"),
+])
+def test_a_bad_output_template_is_found_before_any_download(rae, monkeypatch, tmp_path, extra, match):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))  # nothing downloaded: the template comes first
+    fails(rae, *SAMPLE, "--class", "1", *extra, match=match)
