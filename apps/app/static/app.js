@@ -150,7 +150,7 @@ const classLabel = (id) => (className(id) !== String(id) ? `${className(id)} #${
 
 function renderChips() {
   const chips = $("chips");
-  const placeholder = { class: "chip placeholder", title: "The form's default class: the first class you add replaces it" };
+  const placeholder = { class: "chip default-class", title: "The form's default class: the first class you add replaces it" };
   chips.replaceChildren(...state.chosen.map((id, i) => el("span", { ...(state.placeholderClass ? placeholder : { class: "chip" }), dataset: { id } },
     classLabel(id),
     el("button", { type: "button", title: "Remove", text: "×", onclick: () => { state.chosen.splice(i, 1); state.placeholderClass = false; renderChips(); estimateSoon(); } }))));
