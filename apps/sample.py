@@ -201,7 +201,8 @@ def run(ctx: click.Context, **o: Any) -> None:
     backend = choose_backend(backend_name)
     check_quantize(backend, job.quantize)
     engine = make_engine(backend, job.dtype, job.quantize, _echo)
-    why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
+    why = "" if o["backend"] != "auto" else " (the recorded backend)" if backend_name != "auto" else \
+        f" (auto: {auto_reason(engine.name, engine.device)})"
     _echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
     if record is None and o["batch_size"] is None:  # the largest batch that fits; a replay keeps the recorded one
         batch, line = choose_batch_size(plan.pipe, precision_of(job.dtype, job.quantize), plan.rows_per_seed

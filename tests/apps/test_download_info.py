@@ -122,6 +122,11 @@ def test_download_without_network_fails_at_once(rae, monkeypatch, tmp_path):
             "stats-dinov2-b-256` when online" in result.stderr)
 
 
+def test_download_config_of_local_files_only(rae, env, tmp_path):
+    result = rae("download", "--config", env.yaml())  # every path in it is local
+    assert result.stdout.strip() == f"nothing to download: every file {env.root / 'ag.yaml'} names is a local file"
+
+
 def test_download_config_fetches_the_files_a_yaml_names(rae, env, tmp_path):
     cfg = tiny.sampling_yaml(env.files)
     cfg["stage_2"]["ckpt"] = "models/DiTs/Dinov2/wReg_base/ImageNet256/DiTDH-XL/stage2_model.pt"  # the collection
