@@ -369,7 +369,7 @@ async function refreshEngine() {
   try {
     const c = await api("/api/config");
     const e = c.worker.engine || {};
-    $("engine").textContent = e.backend ? `${e.backend} · ${e.device} · ${e.dtype}${e.quantize ? ` · ${e.quantize}-bit` : ""}${c.worker.loaded.length ? " · warm" : ""}` : `${c.backend} · loading…`;
+    $("engine").textContent = e.backend ? `${e.backend} · ${e.device} · ${e.dtype}${e.quantize ? ` · ${e.quantize}-bit` : ""}${c.worker.loaded.length ? " · warm" : ""}` : `${c.backend} · no models loaded`;
   } catch { /* shown elsewhere */ }
 }
 
