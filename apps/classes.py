@@ -65,6 +65,10 @@ class ClassVocabulary:
         ids = self._index.get(normalize(text))
         if ids and len(ids) == 1:
             return ids[0]
+        if not ids and "," in text:  # no class name holds a comma
+            first, second = (part.strip() for part in text.split(",")[:2])
+            raise UserError(f"unknown class {text!r}: give each class its own --class (--class {first!r} "
+                            f"--class {second!r})")
         if ids:
             options = "; ".join(self.describe(i) for i in ids)
             raise UserError(f"class name {text!r} is ambiguous: {options}. Give the id instead")

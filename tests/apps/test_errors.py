@@ -48,6 +48,8 @@ def test_classes_of_a_model_without_imagenet_names(rae):
     demo = ("sample", "--preset", "digits-demo", "--seed", "0", "--steps", "3", "-q")
     fails(rae, *demo, "--class", "cat", match="unknown class 'cat'; this model's classes are 0, 1, 2, 3, 4, 5, 6, 7, 8")
     fails(rae, *demo, "--class", "", match="a class is empty: give an id or a name")
+    fails(rae, *demo, "--class", "2,3", match="unknown class '2,3': give each class its own --class "
+          "(--class '2' --class '3')")
 
 
 def test_a_seed_given_twice(rae):
