@@ -123,6 +123,10 @@ def test_generate_preview_cancel_gallery_replay_in_chromium(app_url):
         for name in ("broken.png", "forged.png"):
             page.click(f".card[data-name='{name}']")
             page.locator("[data-testid=inspector] dd", has_text=name).wait_for()
+        page.click("[data-testid=delete]")  # after the confirmation, the file and its card go
+        page.click("[data-testid=dialog-ok]")
+        page.locator(".card[data-name='forged.png']").wait_for(state="detached")
+        assert not (out / "forged.png").exists() and page.locator(".card[data-name='broken.png']").count() == 1
 
         # the gallery shows the image; replay makes the same pixels
         page.click(f".card[data-name='{first}']")

@@ -500,7 +500,14 @@ async function remove(name) {
     await api(`/api/images/${encodeURIComponent(name)}`, { method: "DELETE" });
     toast(`Deleted ${name}`);
     $("inspector").replaceChildren(el("div", { class: "placeholder", text: "Select an image." }));
-    loadGallery(true);
+    // the card goes where it is: the pages already shown and the scroll position stay
+    const g = state.gallery;
+    g.items = g.items.filter((i) => i.name !== name);
+    g.total -= 1;
+    g.offset -= 1;
+    for (const card of document.querySelectorAll(".card")) if (card.dataset.name === name) card.remove();
+    $("gallery-title").textContent = `Gallery · ${g.total} image${g.total === 1 ? "" : "s"}`;
+    if (!g.total) loadGallery(true);
     loadRecent();
   } catch (e) { toast(e.message, true); }
 }
