@@ -321,6 +321,7 @@ class AppListener(Listener):
         self.last = self.start
         self.last_sent = 0.0
         self.rows = 0
+        self.batch = (1, 1)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -332,6 +333,7 @@ class AppListener(Listener):
 
     def batch_started(self, index: int, count: int, chunk) -> None:
         self.rows = len(chunk)
+        self.batch = (index + 1, count)  # the steps count over all work batches: say which one this is
         self.last = time.perf_counter()
 
     def step(self, state: StepState) -> None:
@@ -347,7 +349,7 @@ class AppListener(Listener):
         if preview or now - self.last_sent >= PROGRESS_INTERVAL or s.step == s.steps:
             self.last_sent = now
             self.worker.events.publish("progress", id=s.id, step=s.step, steps=s.steps, eta=s.eta,
-                                       elapsed=now - self.start)
+                                       elapsed=now - self.start, batch=self.batch[0], batches=self.batch[1])
         if preview:
             t0 = time.perf_counter()
             image = to_uint8(self.engine.decode(self.engine.numpy(state.x0(1))))[0]

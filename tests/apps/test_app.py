@@ -308,6 +308,16 @@ def test_events_stream_progress_previews_and_done():
     assert all(c.startswith("id: ") and "\nevent: progress\n" in c for c in got)
 
 
+def test_progress_says_which_work_batch_runs(app, monkeypatch):
+    """Steps count over all work batches (2 seeds x 5 steps = 10): each progress event says which batch runs."""
+    seen = []
+    publish = app.events.publish
+    monkeypatch.setattr(app.events, "publish", lambda kind, **d: (seen.append((kind, d)), publish(kind, **d))[1])
+    app.wait(app.job({"class": [1], "seed": [1, 2]}))
+    progress = [d for kind, d in seen if kind == "progress"]
+    assert {(d["batch"], d["batches"]) for d in progress} == {(1, 2), (2, 2)} and progress[-1]["steps"] == 10
+
+
 def test_previews_decode_x0_and_never_change_the_image(app):
     events = []
     original = app.events.publish

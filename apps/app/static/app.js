@@ -332,7 +332,8 @@ function connectEvents() {
     const j = jobFor(d.id); j.step = d.step; j.steps = d.steps;
     if (state.current && state.current.id === d.id) {
       $("progress-fill").style.width = `${(100 * d.step) / Math.max(d.steps, 1)}%`;
-      setStatus(`step ${d.step}/${d.steps}${d.eta !== null && d.step < d.steps ? ` · ${seconds(d.eta)} left` : ""}`);
+      const batch = d.batches > 1 ? ` · batch ${d.batch}/${d.batches}` : "";
+      setStatus(`step ${d.step}/${d.steps}${batch}${d.eta !== null && d.step < d.steps ? ` · ${seconds(d.eta)} left` : ""}`);
     }
   });
   on("preview", (d) => {
