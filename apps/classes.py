@@ -52,6 +52,8 @@ class ClassVocabulary:
     def parse(self, text: str) -> int:
         """One class id from an id or a name; raises UserError with suggestions."""
         text = str(text).strip()
+        if not text:
+            raise UserError("a class is empty: give an id or a name")
         if text.lstrip("-").isdigit():
             class_id = int(text)
             if not 0 <= class_id < self.num_classes:
@@ -63,6 +65,10 @@ class ClassVocabulary:
         ids = self._index.get(normalize(text))
         if ids and len(ids) == 1:
             return ids[0]
+        if not ids and "," in text:  # no class name holds a comma
+            first, second = (part.strip() for part in text.split(",")[:2])
+            raise UserError(f"unknown class {text!r}: give each class its own --class (--class {first!r} "
+                            f"--class {second!r})")
         if ids:
             options = "; ".join(self.describe(i) for i in ids)
             raise UserError(f"class name {text!r} is ambiguous: {options}. Give the id instead")
@@ -82,9 +88,16 @@ class ClassVocabulary:
         if not close:
             close = [k for k in self._index if q in k][:3]
         if not close:
-            return "; see `rae classes` for the list"
+            return f"; {self.where_listed()}"
         shown = ", ".join(f"'{self._display(k)}' ({', '.join(map(str, self._index[k]))})" for k in close)
         return f"; did you mean {shown}?"
+
+    def where_listed(self) -> str:
+        """Where the user finds this model's class names."""
+        if self.keys is not None:  # ImageNet
+            return "see `rae classes` for the list"
+        shown = ", ".join(self.name(i) for i in range(min(self.num_classes, 20)))
+        return f"this model's classes are {shown}{', ...' if self.num_classes > 20 else ''}"
 
     def _display(self, key: str) -> str:
         i = self._index[key][0]

@@ -35,6 +35,9 @@ class CommandGroup(click.Group):
             click.echo("interrupted: finished files are complete, unfinished ones were not written", err=True)
             terminated = isinstance(e, Terminated) or isinstance(e.__context__, Terminated)
             sys.exit(EXIT_SIGTERM if terminated else EXIT_INTERRUPTED)
+        except click.exceptions.NoArgsIsHelpError as e:  # `rae`, `rae train`: the help as help, not one line
+            click.echo(e.ctx.get_help(), err=True)
+            sys.exit(EXIT_USAGE)
         except click.exceptions.UsageError as e:
             if debug:
                 traceback.print_exc()

@@ -135,6 +135,9 @@ def _source(src: str, registry: Registry, store: Store, model_preset: str | None
             return weights.path, weights.config
         if src in registry.autoencoders:
             return _whole_autoencoder(registry, store, src)
+        if src in registry.pipelines:
+            models = ", ".join(registry.pipelines[src].sampling_models())
+            raise UserError(f"{src} is a pipeline preset; convert its models one at a time ({models})")
         raise UserError(f"{src} is neither a file, a folder nor a model preset (`rae info` lists the presets)")
     if config_json is not None:
         try:

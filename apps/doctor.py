@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 from . import __version__
 from .engines import auto_reason, choose_backend, installed, make_engine
 from .hub import Store, human_size
+from .job import load_models
 from .machine import (
     HEADROOM,
     advice,
@@ -100,6 +102,22 @@ def timing_pipeline(registry, store: Store, name: str, random: bool) -> tuple[Sa
     return pipe, "random weights of the same shapes (the files are not downloaded)"
 
 
+def measured_run(engine, pipe: SamplingPipeline, phase: Callable[[str, Callable[[], Any]], Any], batch: int = 1,
+                 label: int = 0, low_memory: bool = False) -> np.ndarray:
+    """What a measurement runs (rae doctor, bench/memory.py), each phase inside `phase(name, fn)`: load
+    (apps.job.load_models), sample `batch` images of class `label` from seeded noise, with low_memory free the
+    DiT and load the decoder, decode. Returns the images."""
+    phase("load", lambda: load_models(engine, pipe, low_memory))
+    noise = np.random.default_rng(0).standard_normal((batch, *pipe.latent_shape), dtype=np.float32)
+    labels = np.full(batch, label, dtype=np.int64)
+    latents = phase("sample", lambda: engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift,
+                                                    np.random.default_rng(1)))
+    if low_memory:
+        engine.release("dit")
+        phase("load decoder", lambda: engine.load_decoder(pipe))
+    return phase("decode", lambda: engine.decode(latents))
+
+
 def time_pipeline(engine, pipe: SamplingPipeline, steps: int, low_memory: bool) -> dict[str, Any]:
     """Load, `steps` sampling steps and one decode of one image; seconds and the engine's peak memory."""
     pipe = dataclasses.replace(pipe, sampler=dataclasses.replace(pipe.sampler, num_steps=steps + 1))
@@ -115,15 +133,7 @@ def time_pipeline(engine, pipe: SamplingPipeline, steps: int, low_memory: bool) 
         peak = max(peak, engine.peak_memory() or 0)
         return result
 
-    phase("load", lambda: (engine.load_dit(pipe), None if low_memory else engine.load_decoder(pipe)))
-    noise = np.random.default_rng(0).standard_normal((1, *pipe.latent_shape), dtype=np.float32)
-    labels = np.zeros(1, dtype=np.int64)
-    latents = phase("sample", lambda: engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift,
-                                                    np.random.default_rng(1)))
-    if low_memory:
-        engine.release("dit")
-        phase("load decoder", lambda: engine.load_decoder(pipe))
-    images = phase("decode", lambda: engine.decode(latents))
+    images = measured_run(engine, pipe, phase, low_memory=low_memory)
     out["finite"] = bool(np.isfinite(images).all())
     out["peak"] = peak
     return out

@@ -88,4 +88,7 @@ def download(names: tuple[str, ...], config: Path | None, with_encoder: bool, mo
         hub = True
         status = "downloaded" if fetched.downloaded else "cached"
         click.echo(f"{status:10s} {human_size(fetched.size):>9s}  {repo}/{filename}\n{'':21s}-> {fetched.path}")
+    if not seen:  # a reference YAML naming local files only
+        click.echo(f"nothing to download: every file {config} names is a local file")
+        return
     click.echo(f"{len(seen)} files, {human_size(total)}" + (f", in the {store.location}" if hub else ", all local"))

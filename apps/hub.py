@@ -12,6 +12,8 @@ it went. Any failure is a MissingFileError that names the file and the command t
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,10 @@ class Store:
                                    + (" (with the same --models-dir)" if self.models_dir else ""))
         from huggingface_hub import hf_hub_download
 
+        hint = hint or "run `rae download`"
+        unreachable = hub_unreachable()
+        if unreachable:  # offline: say so now, not after huggingface_hub's retries (about 25 s, 12 lines)
+            raise MissingFileError(self._cannot_download(where, unreachable, hint))
         self.log(f"downloading {where} into the {self.location}")
         try:
             if self.models_dir is not None:
@@ -97,14 +103,15 @@ class Store:
             raise
         except Exception as e:  # network, auth, missing entry: all end the same way for the user
             reason = " ".join(str(e).split())[:300].rstrip(". ") or type(e).__name__
-            hint = hint or "run `rae download`"
-            raise MissingFileError(f"could not download {where} into the {self.location} ({reason}). "
-                                   f"{hint[0].upper() + hint[1:]} when online, or use --models-dir with a folder "
-                                   "that holds the file") from e
+            raise MissingFileError(self._cannot_download(where, reason, hint)) from e
         path = Path(path)
         fetched = Fetched(path, path.stat().st_size, True)
         self.log(f"  -> {path} ({human_size(fetched.size)})")
         return self._record(repo, filename, fetched)
+
+    def _cannot_download(self, where: str, reason: str, hint: str) -> str:
+        return (f"could not download {where} into the {self.location} ({reason}). "
+                f"{hint[0].upper() + hint[1:]} when online, or use --models-dir with a folder that holds the file")
 
     def _record(self, repo: str, filename: str, fetched: Fetched) -> Fetched:
         self.fetched.append((repo, filename, fetched))
@@ -119,6 +126,29 @@ class Store:
             raise MissingFileError(f"{repo}/{filename} is not in the {self.location}; "
                                    f"{hint or 'run `rae download`'}")
         return self._record(repo, filename, Fetched(found, found.stat().st_size, False)).path
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def hub_unreachable() -> str | None:
+    """Why the hub cannot be reached: its host name does not resolve (no network, no DNS). Found in
+    milliseconds, so an offline download fails at once. None when it may be reachable, or behind a proxy
+    (which resolves names itself)."""
+    from huggingface_hub import constants
+
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return None
+    host = urllib.parse.urlsplit(constants.ENDPOINT).hostname
+    if not host:
+        return None
+    try:
+        socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        return f"no network: cannot resolve {host}: {e.strerror or e}"
+    except OSError:
+        return None
+    return None
 
 
 def human_size(n: float | None) -> str:

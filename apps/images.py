@@ -118,11 +118,12 @@ def stretch(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def grid(images: Sequence[np.ndarray], columns: int, padding: int = 2) -> np.ndarray:
-    """Tile (H, W, 3) uint8 images row by row with a black border, like torchvision's make_grid."""
+def grid(images: Sequence[np.ndarray], columns: int, padding: int = 2, fill: int = 0) -> np.ndarray:
+    """Tile (H, W, 3) uint8 images row by row with a border of value `fill` (black), like torchvision's
+    make_grid."""
     h, w = images[0].shape[:2]
     rows = math.ceil(len(images) / columns)
-    out = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, 3), dtype=np.uint8)
+    out = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, 3), fill, dtype=np.uint8)
     for i, im in enumerate(images):
         r, c = divmod(i, columns)
         y, x = padding + r * (h + padding), padding + c * (w + padding)

@@ -61,6 +61,7 @@ MAX_ROWS_PER_SEED = 1024
 MAX_SEEDS = 10_000
 MAX_BATCH = 1024
 MAX_STEPS = 10_000
+MAX_SEED = 2**63 - 1
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
@@ -99,8 +100,11 @@ class SampleJob:
                             "(e.g. --class 'golden retriever'); repeatable")
         if not self.seeds:
             raise UserError("no seed given: pass --seed (a whole number >= 0)")
-        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63 for s in self.seeds):
-            raise UserError(f"--seed must be whole numbers >= 0, got {list(self.seeds)[:10]}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in self.seeds):
+            raise UserError(f"--seed must be whole numbers from 0 to 2**63 - 1, got {list(self.seeds)[:10]}")
+        if len(set(self.seeds)) < len(self.seeds):  # the same seed makes the same images again
+            twice = next(s for i, s in enumerate(self.seeds) if s in self.seeds[:i])
+            raise UserError(f"--seed {twice} is given twice; each seed gives its own images")
         if len(self.seeds) > MAX_SEEDS:
             raise UserError(f"a job takes at most {MAX_SEEDS} seeds, got {len(self.seeds)}")
         for name, value, low, high in (("--num-images", self.num_images, 1, MAX_ROWS_PER_SEED),
@@ -300,7 +304,7 @@ def plan_job(job: SampleJob, registry: Registry, store: Store, record: dict[str,
 def resolve(registry: Registry, store: Store, job: SampleJob, *, download: bool = True) -> SamplingPipeline:
     """The pipeline a job names: its config YAML, else its preset (default) with an optional model."""
     if job.config is not None:
-        return reference_yaml.sampling_pipeline(Path(job.config), store)
+        return reference_yaml.sampling_pipeline(Path(job.config), store, download=download)
     if job.model is not None and is_pipeline_folder(job.model):
         if job.preset is not None:
             raise UserError(f"{job.model} is a whole pipeline (pipeline.json); it cannot be combined with --preset")
@@ -310,6 +314,8 @@ def resolve(registry: Registry, store: Store, job: SampleJob, *, download: bool 
     if folder is not None and is_pipeline_folder(folder):  # a pipeline that ships with the package
         pipe = dataclasses.replace(pipeline_from_folder(folder, registry), source={"preset": name})
     else:
+        if job.model is None:  # a mistyped class is found before gigabytes are downloaded
+            vocabulary(registry.model(registry.pipeline(name).dit).config.num_classes).parse_all(job.classes)
         pipe = from_preset(registry, store, name, download=download)
     if job.model is not None:
         pipe = with_dit(pipe, dit_from_path(job.model), str(Path(job.model).resolve()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -174,6 +175,12 @@ def advice(pipe, precision: Precision, low_memory: bool, fits: float, backend: s
         if peak <= fits:
             return f"try {flags}{mlx if on == 'mlx' else ''} ({human_size(peak)})"
     return "even 4-bit with --low-memory needs more; close other programs or use a machine with more memory"
+
+
+def process_peak_rss() -> int:
+    """This process's peak resident memory so far, in bytes (getrusage reports kB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
 def machine_line() -> str:

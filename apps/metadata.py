@@ -9,7 +9,6 @@ nothing; other files are hashed once and remembered by (path, size, mtime) in th
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rae_spec.configs import to_dict
-from rae_spec.files import write_text
+from rae_spec.files import sha256_file, write_text
 
 from . import __version__
 from .errors import UserError
@@ -52,11 +51,7 @@ def sha256(path: str | Path) -> str:
     known = _read_index().get(key)
     if known is not None:
         return known
-    h = hashlib.sha256()
-    with open(real, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    digest = h.hexdigest()
+    digest = sha256_file(real)
     remember_sha256(real, digest)
     return digest
 

@@ -11,6 +11,7 @@ from rae_spec import samplers
 from .engines.base import DTYPES
 from .errors import UserError
 from .hub import MODELS_DIR_ENV
+from .job import MAX_STEPS
 
 BACKEND_CHOICES = ("auto", "mlx", "torch")
 
@@ -66,7 +67,7 @@ def pipeline_options(f):
                      help="Guidance method [default: the preset's].")(f)
     f = click.option("--sampler", type=click.Choice(list(samplers.cli_choices())), default=None,
                      help=f"{samplers.describe()} [default: the preset's].")(f)
-    f = click.option("--steps", type=click.IntRange(2), default=None,
+    f = click.option("--steps", type=click.IntRange(2, MAX_STEPS), default=None,
                      help="Time-grid points, counted as the reference does (50 points = 49 model steps).")(f)
     return f
 

@@ -16,10 +16,12 @@ import numpy as np
 from rae_spec.files import check_output
 from rae_spec.parameters import parameter_count
 
-from .engines import auto_reason, choose_backend, make_engine
+from .engines import auto_reason, check_quantize, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .job import (
+    MAX_BATCH,
+    MAX_ROWS_PER_SEED,
     Listener,
     Plan,
     SampleJob,
@@ -66,13 +68,13 @@ Examples:
 @click.command("sample", epilog=EXAMPLES)
 @click.option("--class", "classes", multiple=True, metavar="ID|NAME",
               help="ImageNet class id or name (any synonym, any case); repeatable.")
-@click.option("-n", "--num-images", type=click.IntRange(1), default=1, show_default=True,
+@click.option("-n", "--num-images", type=click.IntRange(1, MAX_ROWS_PER_SEED), default=1, show_default=True,
               help="Images per class and seed.")
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0),
               help="Noise seed; repeatable [default: a random seed, printed].")
 @pipeline_options
 @backend_options
-@click.option("--batch-size", type=click.IntRange(1), default=None,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=None,
               help="Images per forward pass (splits the work, never changes the noise) [default: the largest, up "
                    "to 8, whose estimated peak memory fits the memory available].")
 @click.option("--low-memory", is_flag=True,
@@ -191,16 +193,16 @@ def run(ctx: click.Context, **o: Any) -> None:
         seeds_given = bool(o["seeds"])
         job = job_from_options(o, list(o["seeds"]) or [secrets.randbelow(2**31)])
         backend_name = o["backend"]
-    if o["output"] is not None:
-        precheck_template(o["output"])  # a folder, a file as parent, a read-only place: in the first second
+    if o["output"] is not None:  # a bad template, a folder, a file as parent, a read-only place: in the first second
+        precheck_template(o["output"], job.grid)
     plan = plan_job(job, registry, store, record)
     targets = output_paths(o, plan, record)
 
     backend = choose_backend(backend_name)
-    if job.quantize is not None and backend != "mlx":
-        raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
+    check_quantize(backend, job.quantize)
     engine = make_engine(backend, job.dtype, job.quantize, _echo)
-    why = f" (auto: {auto_reason(engine.name, engine.device)})" if o["backend"] == "auto" else ""
+    why = "" if o["backend"] != "auto" else " (the recorded backend)" if backend_name != "auto" else \
+        f" (auto: {auto_reason(engine.name, engine.device)})"
     _echo(f"backend: {engine.name} on {engine.device}, {engine.dtype}{why}")
     if record is None and o["batch_size"] is None:  # the largest batch that fits; a replay keeps the recorded one
         batch, line = choose_batch_size(plan.pipe, precision_of(job.dtype, job.quantize), plan.rows_per_seed
@@ -293,9 +295,19 @@ def output_paths(o: dict[str, Any], plan: Plan, replay: dict | None) -> dict[int
 ENVIRONMENT_FIELDS = ("rae_version", "device", "torch_version", "mlx_version")
 
 
-def precheck_template(template: str) -> None:
-    """The --output template's folder part checked before any file is resolved: not a folder itself, not
-    under a file, in a place we can write (placeholders filled with a stand-in)."""
+def precheck_template(template: str, grid: bool = False) -> None:
+    """The --output template checked before any file is resolved (or downloaded): its placeholders, and its
+    folder part: not a folder itself, not under a file, in a place we can write (placeholders filled with a
+    stand-in)."""
+    fields = _fields(template)
+    if grid and fields:
+        raise UserError("--grid writes one image: its --output cannot have placeholders")
+    if fields - PLACEHOLDERS:
+        raise UserError(f"--output {template!r} has unknown placeholders {sorted(fields - PLACEHOLDERS)}; "
+                        "use {seed}, {class}, {index} or {name}")
+    suffix = Path(template).suffix
+    if suffix.lower() not in ("", ".png") and not {"{", "}"} & set(suffix):
+        _png(template)  # its message
     stand_in = {name: "0" for name in PLACEHOLDERS}
     try:
         path = template.format(**stand_in) if _fields(template) <= PLACEHOLDERS else template

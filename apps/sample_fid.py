@@ -30,7 +30,7 @@ import click
 import numpy as np
 
 from rae_spec import npz
-from rae_spec.files import write_bytes, write_text
+from rae_spec.files import sha256_file, write_bytes, write_text
 from rae_spec.noise import per_sample_noise
 from rae_spec.step_state import StepState
 
@@ -152,7 +152,7 @@ def make_labels(mode: str, n: int, num_classes: int, seed: int) -> tuple[np.ndar
     if base.size and (base.min() < 0 or base.max() >= num_classes):
         raise UserError(f"{path} holds class ids outside 0..{num_classes - 1}")
     return base.astype(np.int64)[rng.permutation(n)], {"mode": "file", "file": str(path.resolve()),
-                                                       "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+                                                       "file_sha256": sha256_file(path)}
 
 
 @dataclass(frozen=True)
@@ -279,18 +279,10 @@ def pack(folder: Path, fid: FidPlan) -> Path:
                         npz.whole("arr_1", fid.labels)])
     made_by = sorted({str(npz.load_small(shard_path(folder, k), "made_by")) for k in range(fid.num_shards)})
     record = {"samples": "samples.npz", "plan_sha256": fid.sha256, "num_samples": n,
-              "samples_sha256": _sha256(out), "made_by": [json.loads(m) for m in made_by],
+              "samples_sha256": sha256_file(out), "made_by": [json.loads(m) for m in made_by],
               "packed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     write_text(folder / "samples.json", json.dumps(record, indent=2) + "\n")
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def packed(folder: Path, fid: FidPlan) -> bool:

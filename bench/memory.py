@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -92,7 +91,7 @@ def ensure_weights(root: Path) -> Path:
 
 def publish(hub: Path, repo: str, filename: str, src: Path) -> None:
     """Move `src` into `hub` as huggingface_hub stores a download: blobs/<sha256>, a snapshot symlink, refs/main."""
-    import hashlib
+    from rae_spec.files import sha256_file
 
     if src.is_symlink():  # published by an earlier run
         return
@@ -101,11 +100,7 @@ def publish(hub: Path, repo: str, filename: str, src: Path) -> None:
     (folder / "blobs").mkdir(parents=True, exist_ok=True)
     (folder / "refs").mkdir(exist_ok=True)
     (folder / "refs" / "main").write_text(commit)
-    h = hashlib.sha256()
-    with open(src, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    blob = folder / "blobs" / h.hexdigest()
+    blob = folder / "blobs" / sha256_file(src)
     os.replace(src, blob)
     link = folder / "snapshots" / commit / filename
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -157,8 +152,10 @@ def child(spec: dict) -> dict:
     import dataclasses
 
     import numpy as np
+    from rae_apps.doctor import measured_run
     from rae_apps.engines import make_engine
     from rae_apps.hub import Store
+    from rae_apps.job import load_models
     from rae_apps.pipeline import from_preset
     from rae_apps.registry import load_registry
 
@@ -190,24 +187,10 @@ def child(spec: dict) -> dict:
         return out
 
     low = spec["low_memory"]
-
-    def load():
-        engine.load_dit(pipe)
-        if not low:
-            engine.load_decoder(pipe)
-
-    phase("load", load)
     if spec.get("load_only"):
+        phase("load", lambda: load_models(engine, pipe, low))
         return {"phases": phases, "max_rss": _max_rss(phases), "total_seconds": time.perf_counter() - t0}
-    batch = spec.get("batch", 1)
-    noise = np.random.default_rng(0).standard_normal((batch, *pipe.latent_shape), dtype=np.float32)
-    labels = np.full(batch, 207, dtype=np.int64)
-    latents = phase("sample", lambda: engine.sample(noise, labels, pipe.sampler, pipe.guidance, pipe.shift,
-                                                    np.random.default_rng(1)))
-    if low:
-        engine.release("dit")
-        phase("load decoder", lambda: engine.load_decoder(pipe))
-    images = phase("decode", lambda: engine.decode(latents))
+    images = measured_run(engine, pipe, phase, batch=spec.get("batch", 1), label=207, low_memory=low)
     if not np.isfinite(images).all():
         raise SystemExit("non-finite image")
     return {"phases": phases, "max_rss": _max_rss(phases), "total_seconds": time.perf_counter() - t0}
@@ -215,9 +198,9 @@ def child(spec: dict) -> dict:
 
 def _max_rss(phases: dict[str, dict]) -> int:
     """The process's peak RSS: getrusage's, or the largest phase peak where resetting VmHWM reset it too."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss = int(rss if sys.platform == "darwin" else rss * 1024)
-    return max([rss] + [p["rss_peak"] for p in phases.values() if p.get("rss_peak")])
+    from rae_apps.machine import process_peak_rss
+
+    return max([process_peak_rss()] + [p["rss_peak"] for p in phases.values() if p.get("rss_peak")])
 
 
 def run_child(spec: dict, env: dict) -> dict:

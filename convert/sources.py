@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from rae_spec.configs import StatsConfig, from_json
+from rae_spec.files import sha256_file
 from rae_spec.hf import load_encoder_config
-from rae_spec.state_dict import CheckpointError, mean_var, unwrap_state_dict
+from rae_spec.state_dict import CheckpointError, mean_var, unwrap_state_dict, weights_file
 
 from . import diffusers, safetensors_io, torch_pickle
 from .lazy_array import materialize
@@ -40,11 +41,7 @@ class Source:
     notes: list[str] = field(default_factory=list)
 
     def sha256(self) -> str:
-        h = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return sha256_file(self.path)
 
 
 def _read_file(path: Path) -> tuple[Any, dict[str, str]]:
@@ -68,6 +65,22 @@ def read_stats_object(obj: Any, path: Path) -> dict[str, np.ndarray]:
         obj = {k: materialize(v) for k, v in obj.items()}
     mean, var = mean_var(obj, path, None, lambda v: np.asarray(v, dtype=np.float32))
     return {k: v for k, v in (("mean", mean), ("var", var)) if v is not None}
+
+
+def stats_object(path: str | Path, read: Callable[[Path], Any]) -> tuple[Any, Path]:
+    """The latent statistics at `path` as a stat.pt-style object ({'mean'?, 'var'?}, for mean_var) and the file
+    they are in, for both backends' load_stats: a diffusers AutoencoderRAE folder's buffers (numpy), or the file
+    read by `read` (the backend's checkpoint reader): `path` itself, or a converted stats or RAE folder's
+    stats.safetensors, else the folder's weights file."""
+    path = Path(path)
+    if diffusers.folder_of(path) is not None:
+        stats, _ = diffusers.read_stats(path)
+        if not stats:
+            raise CheckpointError(f"{path} carries no latent statistics")
+        return stats, path
+    if path.is_dir():
+        path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
+    return read(path), path
 
 
 def open_source(src: str | Path, config: Any = None) -> Source:

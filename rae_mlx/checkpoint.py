@@ -11,7 +11,6 @@ MLX's OHWI layout through rae_convert.layout's table.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,14 @@ from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
 from rae_convert import diffusers
 from rae_convert.layout import change_layout, layout_plan
+from rae_convert.sources import stats_object
 
-from rae_spec.configs import (
-    RAEConfig,
-    StatsConfig,
-    from_json,
-)
-from rae_spec.hf import load_encoder_config
+from rae_spec.configs import RAEConfig, StatsConfig
 from rae_spec.parameters import keeps_float32
 from rae_spec.state_dict import (
     CheckpointError,
     check_file_size,
+    folder_config,
     match_state_dict,
     mean_var,
     model_kind,
@@ -220,16 +216,6 @@ def _match(sd: dict[str, Any], config: Any, path: str | Path, layout: str) -> di
     return change_layout(tensors, config, layout, "mlx")
 
 
-def _folder_config(folder: Path) -> Any:
-    cfg_file = folder / "config.json"
-    if not cfg_file.is_file():
-        raise CheckpointError(f"{folder} has no config.json; pass the model's config or preset")
-    raw = json.loads(cfg_file.read_text())
-    if "type" in raw:
-        return from_json(cfg_file.read_text())
-    return load_encoder_config(folder)
-
-
 def _load_diffusers(path: Path, config: Any, dtype: Any) -> nn.Module:
     found = diffusers.read(path, config)
     if isinstance(found.config, StatsConfig):
@@ -261,7 +247,7 @@ def load_model(path: str | Path, config: Any = None, dtype: Any = None, check_fi
         return _load_diffusers(path, config, dtype)
     folder = path if path.is_dir() else None
     if folder is not None:
-        config = config if config is not None else _folder_config(folder)
+        config = config if config is not None else folder_config(folder)
         path = weights_file(folder)
     elif config is None:
         raise CheckpointError(f"{path}: a checkpoint file needs its config (a preset or a config.json)")
@@ -290,15 +276,7 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
     """(mean, var) from a stat.pt dict, a safetensors file, a converted stats or RAE folder, or a diffusers
     AutoencoderRAE folder; either may be absent (DINOv2-B has no mean). Arrays are reshaped to (C, H, W)
     after checking the element count."""
-    path = Path(path)
-    if diffusers.folder_of(path) is not None:
-        obj, _ = diffusers.read_stats(path)
-        if not obj:
-            raise CheckpointError(f"{path} carries no latent statistics")
-    else:
-        if path.is_dir():
-            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
-        obj, _ = read_checkpoint(path)
+    obj, path = stats_object(path, lambda file: read_checkpoint(file)[0])
     return _mean_var(obj, path, shape)
 
 

@@ -46,7 +46,7 @@ def _materialize(model: ModelOrLoader):
 def sample_latents(dit, labels, noise, sampler: SamplerConfig, shift: float, *, guidance: GuidanceConfig | None = None,
                    guide=None, rng: np.random.Generator | None = None, on_step: StepCallback | None = None,
                    cancel: CancelCheck | None = None, compile: bool | None = None) -> mx.array:
-    """The one MLX sampling loop (the CLI, the app and `generate` all run it): integrate `noise` (B, C, H, W)
+    """The one MLX way to sample (the CLI, the app and `generate` all call it): integrate `noise` (B, C, H, W)
     to latents for the class `labels`, the SDE drawing from `rng`. `on_step(StepState)` runs after every
     step, then `cancel()`; True raises rae_spec.step_state.Cancelled before the next step."""
     x = noise if isinstance(noise, mx.array) else mx.array(np.ascontiguousarray(noise, dtype=np.float32))

@@ -12,13 +12,15 @@ os.replace. A reader (or a Ctrl-C, or a SIGTERM) never sees a half-written image
 file: either the old file (or nothing) is there, or the complete new one. Temporary files are removed on
 any exception, KeyboardInterrupt included. OS errors (disk full, read-only, permission) name the target.
 A kill -9 cannot be caught: its temporary file (`.<name>.rae<pid>-<random>.tmp`, never read as a result)
-is removed by the next check of the same output, once its process is gone.
+is removed by the next check of the same output, once its process is gone. `sha256_file` hashes a file the
+same way wherever a file's provenance is recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import tempfile
@@ -166,3 +168,12 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 (hex) of a file's bytes, read 4 MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,7 +1,8 @@
 """What a sampler reports after each step, and how a caller stops it between steps.
 
-Both backends' sampling loops call `on_step(StepState)` after every step and then ask `cancel()`; a
-True answer raises `Cancelled` before the next step starts, so a cancelled job never returns latents.
+The sampling loop (rae_spec.samplers.SamplerBase.run, on either backend's arrays) calls `on_step(StepState)`
+after every step and then asks `cancel()`; a True answer raises `Cancelled` before the next step starts, so a
+cancelled job never returns latents.
 The state holds the backend's own arrays; `x0()` is the predicted clean latent x_t - t v (t = 1 is
 noise, v = eps - x), which a preview decodes. Reading the state never changes the sampling.
 """

@@ -186,18 +186,9 @@ def load_stats(path: str | Path, shape: tuple[int, int, int] | None = None,
     """(mean, var) from a stat.pt dict, a safetensors file, a converted stats or RAE folder, or a diffusers
     AutoencoderRAE folder; either may be absent (DINOv2-B has no mean). Tensors are reshaped to (C, H, W)
     after checking the element count."""
-    path = Path(path)
-    from rae_convert import diffusers
+    from rae_convert.sources import stats_object
 
-    if diffusers.folder_of(path) is not None:
-        stats, _ = diffusers.read_stats(path)
-        if not stats:
-            raise CheckpointError(f"{path} carries no latent statistics")
-        obj = {k: torch.from_numpy(v) for k, v in stats.items()}
-    else:
-        if path.is_dir():
-            path = path / "stats.safetensors" if (path / "stats.safetensors").is_file() else weights_file(path)
-        obj = read_checkpoint(path)
+    obj, path = stats_object(path, read_checkpoint)
     return _mean_var(obj, path, shape)
 
 

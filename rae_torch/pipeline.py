@@ -1,8 +1,9 @@
 """Class-conditional generation: noise -> DiT^DH sampling -> RAE decoding (the twin of rae_mlx.pipeline).
 
-`sample_latents` is the one torch sampling loop: the CLI's and the app's engine, `generate` and the
-trainer's sample grids all run it, with a per-step callback (rae_spec.step_state) and a cancel check
-between steps. Decoding is rae_torch.rae.decode_latents. Sampling never needs the encoder.
+`sample_latents` is the one torch way to sample: the CLI's and the app's engine, `generate` and the
+trainer's sample grids all call it; it runs rae_spec's sampling loop (SamplerBase.run) with a per-step
+callback (rae_spec.step_state) and a cancel check between steps. Decoding is rae_torch.rae.decode_latents.
+Sampling never needs the encoder.
 
 Noise follows the cross-backend convention (rae_spec.noise): `default_rng(seed)` draws the (n, C, H, W)
 start and, for the SDE, the per-step noise, so rae_mlx gives the same images for the same seed.

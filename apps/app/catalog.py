@@ -45,17 +45,24 @@ class Catalog:
         return out
 
     def presets(self) -> dict[str, Any]:
-        items = []
-        for name, p in self.registry.pipelines.items():
-            files = self.files(name)
-            params = sum(parameter_count(self.registry.model(m).config) for m in p.sampling_models()
-                         if self.registry.model(m).kind != "stats")
-            items.append({"name": name, "description": p.description, "reported": p.reported,
-                          "default": name == self.registry.default_pipeline, "files": files,
-                          "ready": all(f["cached"] for f in files), "builtin": all(f["local"] for f in files),
-                          "bytes": sum(f["bytes"] or 0 for f in files), "parameters": params,
-                          "download": self.downloads.get(name)})
-        return {"presets": items, "offline": hf_offline(), "store": self.store.location}
+        """Every pipeline preset (what the app samples) and every autoencoder preset (what `rae reconstruct
+        --autoencoder` and training's encoder / decoder use), with files and cache status."""
+        pipelines = [{**self._entry(name, p.sampling_models(), p.description), "reported": p.reported,
+                      "default": name == self.registry.default_pipeline}
+                     for name, p in self.registry.pipelines.items()]
+        autoencoders = [self._entry(name, [m for m in (a.encoder, a.decoder, a.stats) if m], a.description)
+                        for name, a in self.registry.autoencoders.items()]
+        return {"presets": pipelines, "autoencoders": autoencoders, "offline": hf_offline(),
+                "store": self.store.location}
+
+    def _entry(self, name: str, models, description: str) -> dict[str, Any]:
+        files = self.files(name)
+        params = sum(parameter_count(self.registry.model(m).config) for m in models
+                     if self.registry.model(m).kind != "stats")
+        return {"name": name, "description": description, "reported": None, "default": False, "files": files,
+                "ready": all(f["cached"] for f in files), "builtin": all(f["local"] for f in files),
+                "bytes": sum(f["bytes"] or 0 for f in files), "parameters": params,
+                "download": self.downloads.get(name)}
 
     def preset(self, name: str) -> dict[str, Any]:
         """The generate form's defaults and class list for a pipeline preset."""

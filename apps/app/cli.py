@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import socket
 import sys
 import threading
@@ -34,7 +36,8 @@ def default_output_dir() -> Path:
 
 @click.command("app", epilog=EXAMPLES)
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but loopback exposes the app to the network (a warning is printed).")
+              help="Address to listen on. Anything but loopback exposes the app to the network (a warning is printed); "
+                   "0.0.0.0: every address, answering to this machine's names and addresses.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port (0: a free one).")
 @click.option("--no-browser", is_flag=True, help="Do not open a browser; just print the URL.")
 @click.option("--window", is_flag=True, help="Open a native window instead of the browser (macOS; pywebview).")
@@ -76,7 +79,7 @@ def run(host: str, port: int, no_browser: bool, window: bool, output_dir: Path |
         except ImportError as e:
             raise UserError("--window needs pywebview: pip install 'rae-mlx[app]' (on macOS)") from e
 
-    from ..engines import choose_backend
+    from ..engines import check_quantize, choose_backend
     from ..hub import Store
     from ..job import SampleJob
     from ..registry import load_registry
@@ -89,8 +92,7 @@ def run(host: str, port: int, no_browser: bool, window: bool, output_dir: Path |
     preset = preset or registry.default_pipeline
     registry.pipeline(preset)  # an unknown name: one line with suggestions
     q = int(quantize) if quantize else None
-    if q is not None and choose_backend(backend) != "mlx":
-        raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
+    check_quantize(choose_backend(backend), q)
     out = (output_dir or default_output_dir()).expanduser().resolve()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -99,18 +101,19 @@ def run(host: str, port: int, no_browser: bool, window: bool, output_dir: Path |
 
     sock = bind(host, port)
     port = sock.getsockname()[1]
-    if not is_loopback(host):
-        click.echo(f"warning: rae app listens on {host}, reachable from other machines; anyone with the token "
-                   "can use it", err=True)
+    names = set() if is_loopback(host) else answers_to(host)  # the Host headers it accepts besides loopback
     events = EventBus()
     settings = Settings(registry, Store(models_dir, log=lambda m: events.publish("log", message=m)), out, backend,
                         low_memory)
     worker = Worker(settings, events)
     token = new_token()
-    asgi = build(App(worker, events, token, preset, dtype, q, preview_every), [port],
-                 set() if is_loopback(host) else {host})
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/?token={token}"
+    asgi = build(App(worker, events, token, preset, dtype, q, preview_every), [port], names)
+    local = "127.0.0.1" if host in WILDCARDS else host  # the wildcard address is no address to open
+    url = f"http://{bracket(local)}:{port}/?token={token}"
+    if names:
+        remote = " or ".join(f"http://{bracket(n)}:{port}/" for n in sorted(names, key=_address_first)[:3])
+        click.echo(f"warning: rae app listens on {host}, reachable from other machines (as {remote}); anyone "
+                   "with the token can use it", err=True)
     click.echo(f"rae app: {url}")
     sys.stdout.flush()
     click.echo(f"images: {out}", err=True)
@@ -133,6 +136,36 @@ def run(host: str, port: int, no_browser: bool, window: bool, output_dir: Path |
             server.run(sockets=[sock])
     finally:
         worker.stop()
+
+
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def answers_to(host: str) -> set[str]:
+    """The names other machines use for this one: the --host given, or for a wildcard (0.0.0.0, ::) this
+    machine's host names and addresses (its Host header check accepts only these, and loopback)."""
+    if host not in WILDCARDS:
+        return {host}
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        with contextlib.suppress(OSError):
+            names |= {info[4][0] for info in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)}
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: the system picks the address of its default route
+        names.add(probe.getsockname()[0])
+    return {n for n in names if n and not is_loopback(n) and n not in WILDCARDS}
+
+
+def _address_first(name: str) -> tuple[bool, str]:
+    try:
+        ipaddress.ip_address(name)
+        return False, name
+    except ValueError:
+        return True, name
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -22,7 +22,8 @@ from PIL import Image
 
 from rae_spec.files import atomic_write, write_text
 
-from ..images import png_text
+from ..errors import UserError
+from ..images import open_image, png_text
 from ..metadata import PNG_KEY
 from .security import IMAGE_NAME, safe_image_path
 
@@ -31,18 +32,29 @@ THUMB = 192  # px, the longer side
 
 
 def summary(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What a gallery card shows about an image's recorded settings."""
+    """What a gallery card shows about an image's recorded settings. A record is untrusted (any PNG can carry
+    a `rae` chunk): a field of the wrong type shows as missing, never breaks the listing."""
     if not isinstance(record, dict):
         return None
-    g, s = record.get("guidance") or {}, record.get("sampler") or {}
-    source = record.get("source") or {}
-    out = {"format": record.get("format"), "seed": record.get("seed", (record.get("seeds") or [None])[0]),
+    g, s, source = (_mapping(record.get(k)) for k in ("guidance", "sampler", "source"))
+    seeds = record.get("seeds")
+    out = {"format": record.get("format"),
+           "seed": record.get("seed", seeds[0] if isinstance(seeds, list) and seeds else None),
            "class": record.get("class"), "class_name": record.get("class_name"), "classes": record.get("classes"),
            "steps": s.get("num_steps"), "sampler": "sde" if s.get("mode") == "sde" else s.get("method"),
            "guidance": g.get("method"), "scale": g.get("scale"), "backend": record.get("backend"),
            "dtype": record.get("dtype"), "quantize": record.get("quantize"),
            "pipeline": source.get("preset") or source.get("model") or source.get("config")}
-    return out
+    return {k: v if v is None or isinstance(v, (str, int, float)) or k == "classes" and _ids(v) else None
+            for k, v in out.items()}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _ids(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) for v in value)
 
 
 class Gallery:
@@ -116,25 +128,29 @@ class Gallery:
         path = self.path(name)
         if path is None:
             return None
-        text = png_text(path).get(PNG_KEY)
-        try:
+        try:  # a file that is no readable image carries no record
+            text = png_text(path).get(PNG_KEY)
             return json.loads(text) if text else None
-        except ValueError:
+        except (UserError, OSError, ValueError):
             return None
 
     def thumbnail(self, name: str) -> Path | None:
-        """A PNG at most THUMB px on its longer side (the image itself when it is that small)."""
+        """A PNG at most THUMB px on its longer side (the image itself when it is that small). A file that is
+        no readable image (or too large to decode safely) is a UserError."""
         path = self.path(name)
         if path is None:
             return None
         st = path.stat()
-        with Image.open(path) as im:
+        with open_image(path) as im:
             if max(im.size) <= THUMB:
                 return path
             thumb = self.cache / f"{name[:-4]}.{st.st_size}.{st.st_mtime_ns}.png"
             if not thumb.is_file():
                 self.cache.mkdir(parents=True, exist_ok=True)
-                small = im.convert("RGB")
+                try:
+                    small = im.convert("RGB")
+                except (OSError, ValueError) as e:  # a truncated or corrupt image body
+                    raise UserError(f"{name} cannot be decoded ({type(e).__name__}: {e})") from e
                 small.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
                 atomic_write(thumb, lambda tmp: small.save(tmp, format="PNG"))
         return thumb

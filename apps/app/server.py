@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import __version__
-from ..errors import UserError, error_message, is_user_error
+from ..errors import MissingFileError, UserError, error_message, is_user_error
 from ..job import SampleJob
 from .catalog import Catalog
 from .events import EventBus
@@ -56,6 +57,11 @@ def static_bytes(name: str) -> bytes:
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers={"cache-control": "no-store"})
+
+
+def bad_request(e: Exception) -> JSONResponse:
+    """400 with the CLI's one-line message for bad input (500 for anything else)."""
+    return error(400 if is_user_error(e) or isinstance(e, (TypeError, ValueError)) else 500, error_message(e))
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:
@@ -110,10 +116,11 @@ class App:
 
     def download(self, request: Request) -> Response:
         name = request.path_params["name"]
-        try:
-            self.catalog.registry.pipeline(name)
-        except UserError as e:
-            return error(404, error_message(e))
+        if self.catalog.registry.kind_of(name) not in ("pipeline", "autoencoder"):
+            try:
+                self.catalog.registry.pipeline(name)  # the message with suggestions
+            except UserError as e:
+                return error(404, error_message(e))
         return ok(self.catalog.download(name), 202)
 
     async def estimate(self, request: Request) -> Response:
@@ -122,6 +129,8 @@ class App:
             return body
         try:
             job, extras = self.job_from_body(body)
+            with contextlib.suppress(MissingFileError):  # an estimate needs only the configs
+                await run_in_threadpool(self.worker.check, job)
             low = extras["low_memory"] if extras["low_memory"] is not None else self.worker.settings.low_memory
             return ok(self.catalog.estimate(job, low))
         except Exception as e:  # noqa: BLE001
@@ -129,9 +138,8 @@ class App:
 
     # ------------------------------------------------------------------------------------------ jobs
 
-    def job_from_body(self, body: dict[str, Any]) -> tuple[SampleJob, dict[str, Any]]:
-        """A SampleJob from a request body (the app's preset, dtype and quantization fill what it omits; no
-        seed: a random one), and the extras preview_every and low_memory."""
+    def extras(self, body: dict[str, Any]) -> dict[str, Any]:
+        """preview_every and low_memory, taken out of a request body and checked."""
         extras = {k: body.pop(k, None) for k in JOB_EXTRAS}
         if extras["preview_every"] is None:
             extras["preview_every"] = self.defaults["preview_every"]
@@ -140,6 +148,12 @@ class App:
             raise UserError(f"preview_every must be a whole number >= 0 (0 = no previews), got {k!r}")
         if extras["low_memory"] is not None and not isinstance(extras["low_memory"], bool):
             raise UserError(f"low_memory must be true or false, got {extras['low_memory']!r}")
+        return extras
+
+    def job_from_body(self, body: dict[str, Any]) -> tuple[SampleJob, dict[str, Any]]:
+        """A SampleJob from a request body (the app's preset, dtype and quantization fill what it omits; no
+        seed: a random one), and the extras preview_every and low_memory."""
+        extras = self.extras(body)
         if body.get("preset") is None and body.get("model") is None and body.get("config") is None:
             body["preset"] = self.defaults["preset"]
         body.setdefault("dtype", self.defaults["dtype"])
@@ -158,9 +172,9 @@ class App:
             return body
         try:
             job, extras = self.job_from_body(body)
+            await run_in_threadpool(self.worker.check, job)  # what would fail in the queue fails now
         except Exception as e:  # noqa: BLE001 - bad input is 400 with the CLI's message
-            return error(400 if is_user_error(e) or isinstance(e, (TypeError, ValueError)) else 500,
-                         error_message(e))
+            return bad_request(e)
         state = self.worker.submit(job, extras["preview_every"], extras["low_memory"])
         return ok({"id": state.id, "seed": list(job.seeds)}, 202)
 
@@ -201,7 +215,10 @@ class App:
 
     def thumbnail(self, request: Request) -> Response:
         name, path = self._image(request)
-        thumb = self.gallery.thumbnail(name) if path is not None else None
+        try:
+            thumb = self.gallery.thumbnail(name) if path is not None else None
+        except UserError as e:
+            return error(422, error_message(e))
         if thumb is None:
             return error(404, "no such image in the output folder")
         return FileResponse(thumb, media_type="image/png", headers={"cache-control": "private, max-age=3600"})
@@ -234,7 +251,12 @@ class App:
         job = self._recorded_job(request.path_params["name"])
         if isinstance(job, Response):
             return job
-        state = self.worker.submit(job, int(body.get("preview_every", self.defaults["preview_every"]) or 0))
+        try:
+            extras = self.extras(body)
+            await run_in_threadpool(self.worker.check, job)
+        except Exception as e:  # noqa: BLE001
+            return bad_request(e)
+        state = self.worker.submit(job, extras["preview_every"], extras["low_memory"])
         return ok({"id": state.id, "seed": list(job.seeds)}, 202)
 
     def delete(self, request: Request) -> Response:

@@ -30,8 +30,8 @@ from PIL import Image
 from rae_spec.parameters import parameter_count
 from rae_spec.step_state import Cancelled, StepState
 
-from ..engines import choose_backend, make_engine
-from ..errors import UserError, error_message, is_user_error
+from ..engines import check_quantize, choose_backend, make_engine
+from ..errors import error_message, is_user_error
 from ..estimate import Timing, TimingStore
 from ..hub import Store
 from ..images import to_uint8
@@ -143,6 +143,13 @@ class Worker:
         self.events.publish("queued", id=state.id, position=self.queue.qsize(), job=job.to_json())
         return state
 
+    def check(self, job: SampleJob) -> Plan:
+        """What running the job would find wrong before any compute (unknown classes, options the pipeline or
+        the backend cannot do, files not downloaded), found now so a request can answer 400 at once instead
+        of queueing a job that fails later. Never downloads."""
+        check_quantize(self.backend, job.quantize)
+        return plan_job(job, self.settings.registry, self.settings.store, download=False)
+
     def cancel(self, job_id: str) -> JobState | None:
         state = self.get(job_id)
         if state is None:
@@ -214,8 +221,6 @@ class Worker:
                 for what in ("dit", "decoder"):
                     self.engine.release(what)
                 self.engine = None
-            if job.quantize is not None and self.backend != "mlx":
-                raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
             self.engine = make_engine(self.backend, job.dtype, job.quantize,
                                       lambda message: self.events.publish("log", message=message))
             self.engine_key = key
@@ -316,6 +321,7 @@ class AppListener(Listener):
         self.last = self.start
         self.last_sent = 0.0
         self.rows = 0
+        self.batch = (1, 1)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -327,6 +333,7 @@ class AppListener(Listener):
 
     def batch_started(self, index: int, count: int, chunk) -> None:
         self.rows = len(chunk)
+        self.batch = (index + 1, count)  # the steps count over all work batches: say which one this is
         self.last = time.perf_counter()
 
     def step(self, state: StepState) -> None:
@@ -342,7 +349,7 @@ class AppListener(Listener):
         if preview or now - self.last_sent >= PROGRESS_INTERVAL or s.step == s.steps:
             self.last_sent = now
             self.worker.events.publish("progress", id=s.id, step=s.step, steps=s.steps, eta=s.eta,
-                                       elapsed=now - self.start)
+                                       elapsed=now - self.start, batch=self.batch[0], batches=self.batch[1])
         if preview:
             t0 = time.perf_counter()
             image = to_uint8(self.engine.decode(self.engine.numpy(state.x0(1))))[0]

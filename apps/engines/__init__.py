@@ -60,14 +60,19 @@ def auto_reason(backend: str, device: str) -> str:
     return "no Apple silicon or CUDA here" if device == "cpu" else f"no Apple MLX or CUDA; using {device}"
 
 
+def check_quantize(backend: str, quantize: int | None) -> None:
+    """Quantized weights exist on the MLX backend only."""
+    if quantize is not None and backend != "mlx":
+        raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
+
+
 def make_engine(backend: str, dtype: str = "float32", quantize: int | None = None,
                 log: Callable[[str], None] = lambda message: None) -> Engine:
     """A ready engine for a chosen backend ("torch" or "mlx"); `log` receives one-line notices (conversions)."""
     if dtype not in DTYPES:
         raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    check_quantize(backend, quantize)
     if backend == "torch":
-        if quantize is not None:
-            raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
         from .torch_engine import TorchEngine
 
         return TorchEngine(dtype=dtype)
@@ -78,4 +83,4 @@ def make_engine(backend: str, dtype: str = "float32", quantize: int | None = Non
     raise UserError(f"unknown backend {backend!r}")
 
 
-__all__ = ["BACKENDS", "DTYPES", "Engine", "choose_backend", "make_engine"]
+__all__ = ["BACKENDS", "DTYPES", "Engine", "check_quantize", "choose_backend", "make_engine"]

@@ -69,3 +69,53 @@ def dit_key(pipe: Any) -> tuple[Any, Any]:
 def decoder_key(pipe: Any) -> tuple[Any, Any, Any]:
     """What load_decoder loads: the decoder's Weights, the latent statistics and the RAE config."""
     return (pipe.decoder, pipe.stats, pipe.rae)
+
+
+class WarmModels:
+    """The loading both engines share. `loaded` records what is loaded (dit_key, decoder_key), so a warm engine
+    never loads the same DiT or decoder twice, and frees the one it has before loading another. A backend
+    provides `_load(weights)` (one model), `_load_decoder(pipe)` (decoder and statistics), `_after_load()` and
+    `_freed(what)` (drop its own references to a released model and give the memory back)."""
+
+    models: dict[str, Any]  # "dit", "guide" -> loaded modules
+    loaded: dict[str, Any]
+
+    def load_dit(self, pipe: Any) -> None:
+        key = dit_key(pipe)
+        if self.loaded.get("dit") == key:
+            return
+        if "dit" in self.loaded:  # another DiT: free it before loading this one
+            self.release("dit")
+        self.models["dit"] = self._load(pipe.dit)
+        if key[1] is not None:
+            self.models["guide"] = self._load(pipe.guide)
+        self.loaded["dit"] = key
+        self._after_load()
+
+    def load_decoder(self, pipe: Any) -> None:
+        key = decoder_key(pipe)
+        if self.loaded.get("decoder") == key:
+            return
+        if "decoder" in self.loaded:
+            self.release("decoder")
+        self._load_decoder(pipe)
+        self.loaded["decoder"] = key
+        self._after_load()
+
+    def release(self, what: str) -> None:
+        for name in ("dit", "guide") if what == "dit" else (what,):
+            self.models.pop(name, None)
+        self.loaded.pop(what, None)
+        self._freed(what)
+
+    def _load(self, weights: Any) -> Any:
+        raise NotImplementedError
+
+    def _load_decoder(self, pipe: Any) -> None:
+        raise NotImplementedError
+
+    def _after_load(self) -> None:
+        pass
+
+    def _freed(self, what: str) -> None:
+        pass

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from rae_spec.configs import to_dict, to_json
-from rae_spec.files import write_text
+from rae_spec.files import sha256_file, write_text
 
 from ..metadata import cache_dir, clean_index_leftovers, known_sha256, remember_sha256, sha256
 
@@ -158,7 +158,7 @@ def _convert(path: Path, entry: Path, key: str, config: Any, variant: Variant) -
         files = {}
         for name in ("model.safetensors", "config.json"):
             f = tmp / name
-            digest = p.written.get(name) or _hash(f)
+            digest = p.written.get(name) or sha256_file(f)
             files[name] = {"size": f.stat().st_size, "sha256": digest}
         manifest = {"format": ENTRY_FORMAT, "source_sha256": key, "source_name": path.name, "values": "finite",
                     "source_size": path.stat().st_size, "converter_version": converter_version,
@@ -171,14 +171,6 @@ def _convert(path: Path, entry: Path, key: str, config: Any, variant: Variant) -
     for name, f in files.items():
         remember_sha256(entry / name, f["sha256"])
     _verified.add(entry)
-
-
-def _hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _valid(entry: Path, key: str, config: Any, variant: Variant) -> bool:

@@ -23,11 +23,11 @@ from rae_mlx.rae import decode_latents
 from rae_spec.configs import GuidanceConfig, SamplerConfig
 from rae_spec.step_state import CancelCheck, StepCallback
 
-from .base import decoder_key, dit_key
+from .base import WarmModels
 from .mlx_cache import Variant, mlx_weights
 
 
-class MLXEngine:
+class MLXEngine(WarmModels):
     name = "mlx"
 
     def __init__(self, dtype: str = "float32", quantize: int | None = None, log=lambda message: None):
@@ -59,30 +59,14 @@ class MLXEngine:
         mx.eval(module.parameters())
         return module
 
-    def load_dit(self, pipe) -> None:
-        key = dit_key(pipe)
-        if self.loaded.get("dit") == key:
-            return
-        if "dit" in self.loaded:  # another DiT: free it before loading this one
-            self.release("dit")
-        self.models["dit"] = self._load(pipe.dit)
-        if key[1] is not None:
-            self.models["guide"] = self._load(pipe.guide)
-        self.loaded["dit"] = key
-        release(collect=False)
-
-    def load_decoder(self, pipe) -> None:
-        key = decoder_key(pipe)
-        if self.loaded.get("decoder") == key:
-            return
-        if "decoder" in self.loaded:
-            self.release("decoder")
+    def _load_decoder(self, pipe) -> None:
         self.decoder = self._load(pipe.decoder)
         self.rae_config = pipe.rae
         self.stats = (None, None)
         if pipe.stats is not None:
             self.stats = load_stats(pipe.stats.path, tuple(pipe.rae.latent_shape))
-        self.loaded["decoder"] = key
+
+    def _after_load(self) -> None:
         release(collect=False)
 
     def load_autoencoder(self, pipe) -> None:
@@ -93,12 +77,9 @@ class MLXEngine:
         rae.set_stats(*self.stats)
         self.rae = rae.eval()
 
-    def release(self, what: str) -> None:
-        for name in ("dit", "guide") if what == "dit" else (what,):
-            self.models.pop(name, None)
+    def _freed(self, what: str) -> None:
         if what == "decoder":
             self.decoder = None
-        self.loaded.pop(what, None)
         release()
 
     # ---------------------------------------------------------------------------------------------- running

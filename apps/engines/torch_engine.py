@@ -8,8 +8,6 @@ float32, only the matmuls drop precision.
 from __future__ import annotations
 
 import contextlib
-import resource
-import sys
 from typing import Any
 
 import numpy as np
@@ -20,7 +18,8 @@ from rae_spec.step_state import CancelCheck, StepCallback
 from rae_torch import RAE, build_model, load_model, load_stats
 from rae_torch.pipeline import sample_latents
 
-from .base import decoder_key, dit_key
+from ..machine import process_peak_rss
+from .base import WarmModels
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -33,7 +32,7 @@ def default_device() -> str:
     return "cpu"
 
 
-class TorchEngine:
+class TorchEngine(WarmModels):
     name = "torch"
 
     def __init__(self, dtype: str = "float32", device: str | None = None):
@@ -65,35 +64,15 @@ class TorchEngine:
             rae.set_stats(mean, var)
         return rae.eval()
 
-    def load_dit(self, pipe) -> None:
-        key = dit_key(pipe)
-        if self.loaded.get("dit") == key:
-            return
-        if "dit" in self.loaded:  # another DiT: free it before loading this one
-            self.release("dit")
-        self.models["dit"] = self._load(pipe.dit)
-        if key[1] is not None:
-            self.models["guide"] = self._load(pipe.guide)
-        self.loaded["dit"] = key
-
-    def load_decoder(self, pipe) -> None:
-        key = decoder_key(pipe)
-        if self.loaded.get("decoder") == key:
-            return
-        if "decoder" in self.loaded:
-            self.release("decoder")
+    def _load_decoder(self, pipe) -> None:
         self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats)
-        self.loaded["decoder"] = key
 
     def load_autoencoder(self, pipe) -> None:
         self.rae = self._assemble(pipe.rae, self._load(pipe.decoder), pipe.stats, self._load(pipe.encoder))
 
-    def release(self, what: str) -> None:
-        for name in ("dit", "guide") if what == "dit" else (what,):
-            self.models.pop(name, None)
+    def _freed(self, what: str) -> None:
         if what == "decoder":
             self.rae = None
-        self.loaded.pop(what, None)
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
@@ -143,8 +122,7 @@ class TorchEngine:
     def peak_memory(self) -> int | None:
         if self.device.startswith("cuda"):
             return int(torch.cuda.max_memory_allocated())
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # process peak: kB on Linux, bytes on macOS
-        return int(rss if sys.platform == "darwin" else rss * 1024)
+        return process_peak_rss()
 
     def reset_peak_memory(self) -> None:
         if self.device.startswith("cuda"):

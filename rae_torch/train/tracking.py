@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from rae_apps.images import grid, to_uint8
+from rae_apps.images import save_png as write_png
 from tqdm import tqdm
-
-from rae_spec.files import atomic_write
 
 log = logging.getLogger("rae.train")
 
@@ -71,11 +71,12 @@ class Tracker:
         if self.wandb is not None:
             self.wandb.log(values, step=step)
 
-    def image(self, step: int, tag: str, grid: torch.Tensor) -> None:
+    def image(self, step: int, tag: str, grid: np.ndarray) -> None:
+        """An (H, W, 3) uint8 image (image_grid)."""
         if self.tb is not None:
-            self.tb.add_image(tag, grid, step)
+            self.tb.add_image(tag, grid, step, dataformats="HWC")
         if self.wandb is not None:
-            self.wandb.log({tag: self.wandb.Image(to_pil(grid))}, step=step)
+            self.wandb.log({tag: self.wandb.Image(Image.fromarray(grid))}, step=step)
 
     def close(self) -> None:
         if self.tb is not None:
@@ -90,25 +91,13 @@ def progress(total: int, initial: int, is_main: bool, enabled: bool, desc: str) 
                 unit="step", smoothing=0.05)
 
 
-def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> torch.Tensor:
-    """(B, 3, H, W) in [0, 1] -> one (3, H', W') image, rows of `nrow`, `pad` pixels of white between."""
-    images = images.detach().float().clamp(0, 1).cpu()
-    B, C, H, W = images.shape
-    nrow = nrow or math.ceil(math.sqrt(B))
-    rows = math.ceil(B / nrow)
-    grid = torch.ones(C, rows * (H + pad) + pad, nrow * (W + pad) + pad)
-    for i in range(B):
-        r, c = divmod(i, nrow)
-        grid[:, pad + r * (H + pad): pad + r * (H + pad) + H, pad + c * (W + pad): pad + c * (W + pad) + W] = images[i]
-    return grid
+def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """(B, 3, H, W) in [0, 1] -> one (H', W', 3) uint8 image: rows of `nrow`, `pad` pixels of white between,
+    pixels made 8-bit as the CLI writes them (rae_apps.images.to_uint8: the reference's truncation)."""
+    tiles = to_uint8(images.detach().float().cpu().numpy())
+    return grid(list(tiles), nrow or math.ceil(math.sqrt(len(tiles))), pad, fill=255)
 
 
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """(3, H, W) in [0, 1] -> PIL, truncated to uint8 after clamping (as the reference saves samples)."""
-    arr = (image.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-    return Image.fromarray(arr)
-
-
-def save_png(image: torch.Tensor, path: str | Path) -> Path:
-    pil = to_pil(image)
-    return atomic_write(path, lambda tmp: pil.save(tmp, format="PNG"))
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    write_png(path, image)
+    return Path(path)

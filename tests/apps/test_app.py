@@ -19,11 +19,12 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
 from click.testing import CliRunner  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, PngImagePlugin  # noqa: E402
 from rae_apps.app.events import EventBus  # noqa: E402
 from rae_apps.app.server import App, build  # noqa: E402
 from rae_apps.app.worker import Settings, Worker  # noqa: E402
 from rae_apps.hub import Store  # noqa: E402
+from rae_apps.job import SampleJob  # noqa: E402
 from rae_apps.registry import load_registry  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
@@ -64,6 +65,8 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setenv("RAE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("RAE_PRESETS", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # save-copy writes to ~/Downloads, else ~
+    (tmp_path / "home").mkdir()
     out = tmp_path / "images"
     out.mkdir()
     events = EventBus()
@@ -175,10 +178,28 @@ def test_loopback_by_default_another_host_needs_the_flag_and_warns(tmp_path, mon
     assert line.startswith("rae app: http://127.0.0.1:") and "/?token=" in line and "warning" not in r.stderr
     assert f"images: {tmp_path / 'o'}" in r.stderr
     r = runner.invoke(cli, [*base, "--host", "0.0.0.0"], catch_exceptions=False)
-    assert r.exit_code == 0 and "warning: rae app listens on 0.0.0.0" in r.stderr
+    assert r.exit_code == 0 and "warning: rae app listens on 0.0.0.0, reachable from other machines (as http://" \
+        in r.stderr
+    assert r.stdout.startswith("rae app: http://127.0.0.1:")  # an address a browser can open
     r = runner.invoke(cli, [*base, "--window"])
     if __import__("sys").platform != "darwin":
         assert r.exit_code == 2 and "--window opens a native macOS window" in r.stderr
+
+
+def test_all_addresses_answer_to_this_machines_names_only(app):
+    """--host 0.0.0.0: other machines reach it by this machine's name or address (they were refused with 421);
+    any other Host header still is."""
+    import socket
+
+    from rae_apps.app.cli import answers_to
+
+    assert answers_to("10.1.2.3") == {"10.1.2.3"}
+    names = answers_to("0.0.0.0")
+    assert socket.gethostname() in names and not any(n in names for n in ("127.0.0.1", "localhost", "0.0.0.0"))
+    guarded = build(App(app.worker, app.events, TOKEN, "digits-demo", "float32", None), [PORT], names)
+    with TestClient(guarded, base_url=BASE) as client:
+        for name, status in ((socket.gethostname(), 200), ("127.0.0.1", 200), ("evil.example", 421)):
+            assert client.get("/api/config", headers={**AUTH, "host": f"{name}:{PORT}"}).status_code == status
 
 
 # ---------------------------------------------------------------------------------------------- jobs
@@ -226,10 +247,14 @@ def test_fifo_queue_cancel_between_steps_and_the_next_job_runs(app):
 def test_worker_errors_become_failed_jobs_with_the_cli_message_and_the_worker_lives(app, monkeypatch, tmp_path):
     from rae_apps.cli import cli
 
-    state = app.wait(app.job({"class": ["zebra"], "seed": [1]}))
     cli_run = CliRunner().invoke(cli, ["sample", "--preset", "digits-demo", "--class", "zebra", "--seed", "1"])
     assert cli_run.exit_code == 2
-    assert state["status"] == "failed" and f"error: {state['error']}" == cli_run.stderr.strip().splitlines()[-1]
+    cli_line = cli_run.stderr.strip().splitlines()[-1]
+    r = app.post("/api/jobs", {"class": ["zebra"], "seed": [1]})  # refused at once, with the CLI's line
+    assert r.status_code == 400 and f"error: {r.json()['error']}" == cli_line
+    # what the worker finds (a file gone between the request and the run) fails the job with the same line
+    state = app.wait(app.worker.submit(SampleJob(("zebra",), (1,), preset="digits-demo", steps=6)).id)
+    assert state["status"] == "failed" and f"error: {state['error']}" == cli_line
 
     assert app.wait(app.job({"class": [1], "seed": [1]}))["status"] == "done"
     engine = app.worker.engine
@@ -248,6 +273,25 @@ def test_worker_errors_become_failed_jobs_with_the_cli_message_and_the_worker_li
     assert "did you mean" in app.post("/api/jobs", {"class": [1], "preset": "digits-dem"}).json()["error"]
 
 
+@pytest.mark.parametrize("body, message", [
+    ({"class": [12]}, "class 12 is out of range: this model has classes 0-9"),
+    ({"class": ["golden retriever"]}, "unknown class 'golden retriever'"),
+    ({"class": [3], "guidance": "autoguidance"}, "autoguidance needs a guidance model"),
+    ({"class": [3], "quantize": 4}, "--quantize works with the MLX backend only"),
+    ({"class": [3], "preset": "dit-dh-xl-256"}, "is not in the Hugging Face cache"),
+])
+def test_a_job_that_would_fail_in_the_queue_is_refused_at_once(app, body, message):
+    """Found before queueing (behind a long job it would fail minutes later), also by the estimate."""
+    r = app.post("/api/jobs", {"preset": "digits-demo", "seed": [1], **body})
+    assert r.status_code == 400 and message in r.json()["error"], r.text
+    assert app.get("/api/jobs").json()["jobs"] == []
+    r = app.post("/api/estimate", {"preset": "digits-demo", "seed": [1], **body})
+    if "preset" in body:  # not downloaded yet: the estimate needs only the configs
+        assert r.status_code == 200 and r.json()["memory_bytes"] > 1e9
+    else:
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+
+
 def test_events_stream_progress_previews_and_done():
     bus = EventBus()
     got = []
@@ -262,6 +306,16 @@ def test_events_stream_progress_previews_and_done():
     asyncio.run(read())
     assert [json.loads(c.split("data: ")[1]) for c in got] == [{"step": 0}, {"step": 1}, {"step": 2}]
     assert all(c.startswith("id: ") and "\nevent: progress\n" in c for c in got)
+
+
+def test_progress_says_which_work_batch_runs(app, monkeypatch):
+    """Steps count over all work batches (2 seeds x 5 steps = 10): each progress event says which batch runs."""
+    seen = []
+    publish = app.events.publish
+    monkeypatch.setattr(app.events, "publish", lambda kind, **d: (seen.append((kind, d)), publish(kind, **d))[1])
+    app.wait(app.job({"class": [1], "seed": [1, 2]}))
+    progress = [d for kind, d in seen if kind == "progress"]
+    assert {(d["batch"], d["batches"]) for d in progress} == {(1, 2), (2, 2)} and progress[-1]["steps"] == 10
 
 
 def test_previews_decode_x0_and_never_change_the_image(app):
@@ -299,17 +353,37 @@ def test_gallery_newest_first_metadata_replay_use_all_delete(app, tmp_path):
     job = app.get(f"/api/images/{first[1]}/job").json()
     assert job["class"] == ["2"] and job["seed"] == [9] and job["num_images"] == 2 and job["row"] == 1
     assert app.get(f"/api/images/{first[1]}/metadata").json()["record"]["batch"]["row"] == 1
+    bad = app.post(f"/api/images/{first[1]}/replay", {"preview_every": "x"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("preview_every must be a whole number")
     replay = app.post(f"/api/images/{first[1]}/replay")
     again = app.wait(replay.json()["id"])["images"]
     assert len(again) == 1 and np.array_equal(pixels(app.out / again[0]), pixels(app.out / first[1]))
 
     copy = app.post(f"/api/images/{second[0]}/save-copy").json()["path"]
-    assert Path(copy).parent == Path.home() / "Downloads" or Path(copy).parent == Path.home()
-    Path(copy).unlink()
+    assert Path(copy).parent == Path.home() and Path.home() == tmp_path / "home"
     (app.out / second[0]).with_suffix(".json").write_text("{}")
     assert app.client.delete(f"/api/images/{second[0]}", headers=AUTH).json() == {"deleted": second[0]}
     assert not (app.out / second[0]).exists() and not (app.out / second[0]).with_suffix(".json").exists()
     assert app.get(f"/api/images/{second[0]}").status_code == 404
+
+
+def test_unreadable_images_and_forged_records_never_break_the_gallery(app):
+    """Any PNG in the output folder may be broken or carry a `rae` chunk of any shape (the listing was a 500)."""
+    (app.out / "broken.png").write_bytes(b"not a png")
+    for i, text in enumerate(['{"sampler": 5, "guidance": null, "source": [1], "seeds": "x"}', "{not json", "[1, 2]"]):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("rae", text)
+        Image.new("RGB", (8, 8)).save(app.out / f"forged{i}.png", pnginfo=info)
+    listing = app.get("/api/images")
+    assert listing.status_code == 200 and listing.json()["total"] == 4
+    first = next(i for i in listing.json()["items"] if i["name"] == "forged0.png")
+    assert first["summary"]["sampler"] is None and first["summary"]["seed"] is None
+    r = app.get("/api/images/broken.png/thumbnail")
+    assert r.status_code == 422 and "is not an image Pillow can read" in r.json()["error"]
+    assert app.get("/api/images/broken.png/metadata").json()["record"] is None
+    for name in ("broken.png", "forged0.png", "forged1.png", "forged2.png"):
+        assert app.get(f"/api/images/{name}/job").status_code == 400
+        assert app.post(f"/api/images/{name}/replay").status_code == 400
 
 
 def test_models_page_and_offline_download(app):
@@ -326,8 +400,16 @@ def test_models_page_and_offline_download(app):
     r = app.post("/api/presets/dit-dh-xl-256-ag/download")
     assert r.status_code == 202 and r.json()["status"] == "failed"
     assert "rae download dit-dh-xl-256-ag" in r.json()["error"]
-    state = app.wait(app.job({"preset": "dit-dh-xl-256-ag", "class": [207], "seed": [0]}))
-    assert state["status"] == "failed" and "rae download dit-dh-xl-256-ag" in state["error"]
+    # the autoencoder presets too (rae reconstruct --autoencoder, training), each with its files
+    aes = {a["name"]: a for a in presets["autoencoders"]}
+    assert {"dinov2-b", "dinov2-s", "dinov2-l", "siglip2-b", "mae-b-diffusers"} <= set(aes)
+    assert [f["filename"] for f in aes["dinov2-s"]["files"]] == ["config.json", "diffusion_pytorch_model.safetensors"]
+    assert not aes["dinov2-s"]["ready"] and 400e6 < aes["dinov2-s"]["parameters"] < 500e6
+    r = app.post("/api/presets/dinov2-s/download")
+    assert r.status_code == 202 and "rae download dinov2-s" in r.json()["error"]
+    assert app.post("/api/presets/dinov2-b-reg/download").status_code == 404  # a model preset: not listed
+    r = app.post("/api/jobs", {"preset": "dit-dh-xl-256-ag", "class": [207], "seed": [0]})
+    assert r.status_code == 400 and "rae download dit-dh-xl-256-ag" in r.json()["error"]
 
 
 def test_estimates_and_reload_on_dtype_change(app):
@@ -378,6 +460,7 @@ def test_download_reports_progress_and_fills_the_models_folder(tmp_path, monkeyp
         return str(path)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr("rae_apps.hub.hub_unreachable", lambda: None)  # as if online
     events = EventBus()
     seen = []
     events.publish = lambda kind, **data: seen.append(dict(data))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -114,8 +114,21 @@ def test_generate_preview_cancel_gallery_replay_in_chromium(app_url):
         jobs = page.evaluate("fetch('/api/jobs').then(r => r.json())")["jobs"]
         assert [j["status"] for j in jobs] == ["done", "cancelled"] and jobs[1]["step"] < 10000 - 1
 
-        # the gallery shows the image; replay makes the same pixels
+        # files that are no image, or carry a forged record, list without breaking the gallery or the inspector
+        (out / "broken.png").write_bytes(b"not a png")
+        forged = PngImagePlugin.PngInfo()
+        forged.add_text("rae", '{"format": "rae-sample/1", "sampler": 5, "guidance": null, "seed": {"x": 1}}')
+        Image.new("RGB", (8, 8)).save(out / "forged.png", pnginfo=forged)
         page.click("[data-testid=tab-gallery]")
+        for name in ("broken.png", "forged.png"):
+            page.click(f".card[data-name='{name}']")
+            page.locator("[data-testid=inspector] dd", has_text=name).wait_for()
+        page.click("[data-testid=delete]")  # after the confirmation, the file and its card go
+        page.click("[data-testid=dialog-ok]")
+        page.locator(".card[data-name='forged.png']").wait_for(state="detached")
+        assert not (out / "forged.png").exists() and page.locator(".card[data-name='broken.png']").count() == 1
+
+        # the gallery shows the image; replay makes the same pixels
         page.click(f".card[data-name='{first}']")
         page.click("[data-testid=replay]")
         page.wait_for_selector("[data-testid=status].done", timeout=60_000)
@@ -126,5 +139,44 @@ def test_generate_preview_cancel_gallery_replay_in_chromium(app_url):
         page.click("#defaults")  # the form as a user starts from (the preset's settings)
         page.locator("[data-testid=estimate]", has_text="49 steps").wait_for()
         page.screenshot(path=str(shots / "app.png"), full_page=True)
+
+        # what the form accepts and offers: any scale (the released autoguidance scale is 1.42); no
+        # quantization on the torch backend; the header names the dtype of the last job
+        assert page.is_disabled("[data-testid=quantize]")
+        page.fill("[data-testid=scale]", "1.42")
+        assert page.evaluate("document.getElementById('form').checkValidity()")
+        page.click("summary")
+        page.select_option("#dtype", "bfloat16")
+        page.fill("[data-testid=steps]", "3")
+        page.click("[data-testid=generate]")
+        page.locator("#engine", has_text="bfloat16").wait_for(timeout=60_000)
+        # ImageNet class search: the exact name first ("otter" is 360, not otterhound 175), and the first class
+        # picked replaces the form's default one
+        page.click("[data-testid=tab-generate]")
+        page.select_option("[data-testid=preset]", "dit-dh-xl-256-ag")
+        page.locator("#class-count", has_text="1000 classes").wait_for()
+        page.fill("[data-testid=class-search]", "otter")
+        page.press("[data-testid=class-search]", "Enter")
+        assert page.inner_text("[data-testid=chips]").replace("×", "").split() == ["otter", "#360"]
+
+        # a download whose failure event arrives before the POST's answer (still "running") shows the failure
+        def stale_answer(route):
+            answer = route.fetch()
+            page.wait_for_timeout(300)  # the failure's event is on the page by now
+            route.fulfill(response=answer, json={**answer.json(), "status": "running", "error": None})
+
+        page.route("**/api/presets/dinov2-s/download", stale_answer)
+        page.click("[data-testid=tab-models]")
+        page.click(".preset[data-name='dinov2-s'] .download button")
+        page.locator("#download-dinov2-s", has_text="rae download dinov2-s").wait_for(timeout=5_000)
+        page.wait_for_timeout(500)
+        assert "HF_HUB_OFFLINE" in page.inner_text("#download-dinov2-s")
+
+        # a phone-narrow window: nothing wider than the window on any page
+        page.set_viewport_size({"width": 390, "height": 844})
+        for tab in ("generate", "gallery", "models"):
+            page.click(f"[data-testid=tab-{tab}]")
+            page.wait_for_timeout(200)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, tab
         browser.close()
     assert not errors, errors

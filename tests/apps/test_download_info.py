@@ -9,7 +9,7 @@ import pytest
 from huggingface_hub import try_to_load_from_cache
 from PIL import Image
 from rae_apps.errors import MissingFileError
-from rae_apps.hub import Store, hf_cache_dir
+from rae_apps.hub import PROXY_VARIABLES, Store, hf_cache_dir
 
 from rae_spec.configs import to_dict
 from rae_spec.presets import RAE_REPO
@@ -73,6 +73,7 @@ def test_download_fetches_through_huggingface_hub(rae, env, monkeypatch, tmp_pat
         return str(target)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr("rae_apps.hub.hub_unreachable", lambda: None)  # as if online
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "fresh"))
     result = rae("download", "stats-dinov2-b-256")
@@ -97,6 +98,33 @@ def test_download_errors_offline(rae, monkeypatch, tmp_path):
     assert "HF_HUB_OFFLINE is set; run `rae download dit-dh-xl-256` while online" in result.stderr
     result = rae("download", "no-such-preset", ok=False)
     assert result.exit_code == 2 and "unknown pipeline preset 'no-such-preset'" in result.stderr
+
+
+def test_download_without_network_fails_at_once(rae, monkeypatch, tmp_path):
+    """No DNS (offline without HF_HUB_OFFLINE): one line naming the file, the reason and the next step, before
+    huggingface_hub's retries (which took 23 s and printed 12 warning lines)."""
+    import socket
+
+    import huggingface_hub
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("tried the network"))
+    for name in PROXY_VARIABLES + ("HF_HUB_OFFLINE",):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    result = rae("download", "stats-dinov2-b-256", ok=False)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: could not download {RAE_REPO}/{STAT} into the Hugging Face cache")
+    assert ("(no network: cannot resolve huggingface.co: Name or service not known). Run `rae download "
+            "stats-dinov2-b-256` when online" in result.stderr)
+
+
+def test_download_config_of_local_files_only(rae, env, tmp_path):
+    result = rae("download", "--config", env.yaml())  # every path in it is local
+    assert result.stdout.strip() == f"nothing to download: every file {env.root / 'ag.yaml'} names is a local file"
 
 
 def test_download_config_fetches_the_files_a_yaml_names(rae, env, tmp_path):

@@ -37,6 +37,36 @@ def test_class_out_of_range(rae, cls):
     fails(rae, *SAMPLE, "--class", cls, match=f"class {cls} is out of range: this model has classes 0-999")
 
 
+def test_a_mistyped_class_is_found_before_any_download(rae, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))  # nothing downloaded: the class comes first
+    fails(rae, *SAMPLE, "--class", "golden retreiver", match="did you mean 'golden retriever' (207)")
+    fails(rae, *SAMPLE, "--class", "1000", match="class 1000 is out of range")
+
+
+def test_classes_of_a_model_without_imagenet_names(rae):
+    """digits-demo: the suggestion lists its classes (not `rae classes`, which lists ImageNet's)."""
+    demo = ("sample", "--preset", "digits-demo", "--seed", "0", "--steps", "3", "-q")
+    fails(rae, *demo, "--class", "cat", match="unknown class 'cat'; this model's classes are 0, 1, 2, 3, 4, 5, 6, 7, 8")
+    fails(rae, *demo, "--class", "", match="a class is empty: give an id or a name")
+    fails(rae, *demo, "--class", "2,3", match="unknown class '2,3': give each class its own --class "
+          "(--class '2' --class '3')")
+
+
+def test_a_seed_given_twice(rae):
+    fails(rae, *SAMPLE, "--class", "1", "--seed", "3", "--seed", "3", match="--seed 3 is given twice")
+
+
+def test_limits_are_in_the_help_and_checked_by_click(rae):
+    text = " ".join(rae("sample", "--help").stdout.split())
+    assert "[2<=x<=10000]" in text and "1<=x<=1024" in text
+    fails(rae, *SAMPLE, "--class", "1", "--steps", "20000", match="20000 is not in the range 2<=x<=10000")
+
+
+def test_convert_of_a_pipeline_names_its_models(rae, tmp_path):
+    fails(rae, "convert", "digits-demo", tmp_path / "out", match="digits-demo is a pipeline preset; convert its "
+          "models one at a time (digits-demo-dit, digits-demo-decoder, digits-demo-stats)")
+
+
 def test_no_class(rae):
     fails(rae, *SAMPLE, match="no class given")
 
@@ -195,3 +225,24 @@ def test_yaml_that_is_not_yaml(rae, tmp_path):
     (tmp_path / "x.yaml").write_text("stage_1: [unclosed")
     fails(rae, *SAMPLE, "--class", "1", "--config", tmp_path / "x.yaml", match="is not valid YAML")
     fails(rae, *SAMPLE, "--class", "1", "--config", tmp_path / "missing.yaml", match="does not exist")
+
+
+@pytest.mark.parametrize("args", [(), ("train",)])
+def test_a_group_without_its_command_prints_its_help(rae, args):
+    """`rae` alone shows the help as help (exit 2 as click does), not folded into one `error:` line."""
+    if args and "train" not in rae("--help").stdout:
+        pytest.skip("the training CLI is not installed")
+    result = rae(*args, ok=False)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Usage: rae {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "\nCommands:\n" in result.stderr and "error:" not in result.stderr
+
+
+@pytest.mark.parametrize("extra, match", [
+    (("--grid", "-o", "g-{seed}.png"), "--grid writes one image: its --output cannot have placeholders"),
+    (("-o", "x-{colour}.png"), "has unknown placeholders ['colour']"),
+    (("-o", "x-{seed}.jpg"), "images are written as PNG"),
+])
+def test_a_bad_output_template_is_found_before_any_download(rae, monkeypatch, tmp_path, extra, match):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))  # nothing downloaded: the template comes first
+    fails(rae, *SAMPLE, "--class", "1", *extra, match=match)

@@ -36,8 +36,9 @@ def test_same_seed_same_image_on_both_backends(rae):
         assert close(f"t{i}.png", f"m{i}.png")
     rec = read_record("m0.png")
     assert rec["backend"] == "mlx" and rec["dtype"] == "float32" and rec["quantize"] is None
-    rae("sample", "--from-metadata", "m1.png", "-q", "--output", "again.png")  # replays on mlx
+    again = rae("sample", "--from-metadata", "m1.png", "-q", "--output", "again.png")  # replays on mlx
     assert np.array_equal(pixels("again.png"), pixels("m1.png"))
+    assert "backend: mlx on cpu, float32 (the recorded backend)" in again.stderr  # not "auto: torch is not installed"
 
 
 def test_torch_checkpoints_are_converted_once_and_cached_by_sha256(rae, env, tmp_path):

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   config: null, preset: null, classes: [], chosen: [], current: null, jobs: new Map(),
-  gallery: { items: [], total: 0, offset: 0, selected: null }, previews: 0,
+  gallery: { items: [], total: 0, offset: 0, selected: null }, previews: 0, downloads: new Map(),
 };
 
 // ------------------------------------------------------------------------------------------ helpers
@@ -103,6 +103,8 @@ async function loadPresets() {
 
 async function choosePreset(name, applyDefaults) {
   const info = await api(`/api/presets/${encodeURIComponent(name)}`);
+  const key = (p) => p && p.classes.map((c) => c.join("|")).join("\n");
+  if (state.preset && key(state.preset) !== key(info)) state.chosen = [];  // other classes: ids mean other things
   state.preset = info;
   state.classes = info.classes.map(([id, ...names]) => ({ id, names, key: names.map(normalize).join("|") }));
   const sampler = $("sampler");
@@ -111,7 +113,6 @@ async function choosePreset(name, applyDefaults) {
   const hint = $("preset-hint");
   hint.textContent = p ? `${p.description}${p.ready ? "" : " — download it on the Models page"}` : "";
   hint.classList.toggle("warn", !!p && !p.ready);
-  state.chosen = state.chosen.filter((id) => id < info.num_classes);
   $("class-count").textContent = `${info.num_classes} classes`;
   if (applyDefaults) setDefaults();
   renderChips();
@@ -131,7 +132,10 @@ function setDefaults() {
   $("preview-every").value = state.config.defaults.preview_every;
   $("low-memory").checked = !!state.config.defaults.low_memory;
   if (!$("seeds").value) $("seeds").value = String(randomSeed());
-  if (!state.chosen.length && state.classes.length) state.chosen = [state.classes[Math.min(1, state.classes.length - 1)].id];
+  if (!state.chosen.length && state.classes.length) {
+    state.chosen = [state.classes[Math.min(1, state.classes.length - 1)].id];
+    state.placeholderClass = true;
+  }
   renderChips();
   estimateSoon();
 }
@@ -141,29 +145,39 @@ function className(id) {
   return c ? c.names[0] : String(id);
 }
 
+// "golden retriever #207"; "#3" where the name is only the id (digits-demo)
+const classLabel = (id) => (className(id) !== String(id) ? `${className(id)} #${id}` : `#${id}`);
+
 function renderChips() {
   const chips = $("chips");
-  chips.replaceChildren(...state.chosen.map((id, i) => el("span", { class: "chip", dataset: { id } },
-    `${state.preset && state.preset.has_names && className(id) !== String(id) ? `${className(id)} ` : ""}#${id}`,
-    el("button", { type: "button", title: "Remove", text: "×", onclick: () => { state.chosen.splice(i, 1); renderChips(); estimateSoon(); } }))));
+  const placeholder = { class: "chip default-class", title: "The form's default class: the first class you add replaces it" };
+  chips.replaceChildren(...state.chosen.map((id, i) => el("span", { ...(state.placeholderClass ? placeholder : { class: "chip" }), dataset: { id } },
+    classLabel(id),
+    el("button", { type: "button", title: "Remove", text: "×", onclick: () => { state.chosen.splice(i, 1); state.placeholderClass = false; renderChips(); estimateSoon(); } }))));
 }
 
 function searchClasses(query) {
   const q = normalize(query);
   if (!q) return [];
   const asId = /^\d+$/.test(q) ? Number(q) : null;
-  const out = [];
-  if (asId !== null && state.classes[asId]) out.push(state.classes[asId]);
-  for (const c of state.classes) {
-    if (out.length >= 40) break;
-    if (c.id !== asId && c.key.includes(q)) out.push(c);
-  }
-  return out;
+  // the id first, then names equal to the query ("otter" before "otterhound"), then names starting with it,
+  // then words starting with it, then any name containing it
+  const rank = (c) => {
+    if (c.id === asId) return 0;
+    const names = c.key.split("|");
+    if (names.includes(q)) return 1;
+    if (names.some((n) => n.startsWith(q))) return 2;
+    if (names.some((n) => ` ${n}`.includes(` ${q}`))) return 3;
+    return c.key.includes(q) ? 4 : null;
+  };
+  return state.classes.map((c) => [rank(c), c]).filter(([r]) => r !== null)
+    .sort((a, b) => a[0] - b[0] || a[1].id - b[1].id).slice(0, 40).map(([, c]) => c);
 }
 
 function renderResults() {
   const list = $("class-results");
   const found = searchClasses($("class-search").value);
+  state.active = 0;
   list.replaceChildren(...found.map((c, i) => el("li", { class: i === 0 ? "active" : "", role: "option", onmousedown: (e) => { e.preventDefault(); addClass(c.id); } },
     el("span", { class: "id", text: `#${c.id}` }), el("span", { text: c.names.slice(0, 3).join(", ") }))));
   list.classList.toggle("hidden", found.length === 0);
@@ -171,6 +185,8 @@ function renderResults() {
 }
 
 function addClass(id) {
+  if (state.placeholderClass) state.chosen = [];  // the first class the user picks replaces the form's default
+  state.placeholderClass = false;
   state.chosen.push(id);
   $("class-search").value = "";
   renderResults();
@@ -287,6 +303,7 @@ function startJob(job) {
 }
 
 function endJob(job, kind, text) {
+  refreshEngine();
   $("cancel").classList.add("hidden");
   $("engine").classList.remove("busy");
   setStatus(text, kind);
@@ -315,7 +332,8 @@ function connectEvents() {
     const j = jobFor(d.id); j.step = d.step; j.steps = d.steps;
     if (state.current && state.current.id === d.id) {
       $("progress-fill").style.width = `${(100 * d.step) / Math.max(d.steps, 1)}%`;
-      setStatus(`step ${d.step}/${d.steps}${d.eta !== null && d.step < d.steps ? ` · ${seconds(d.eta)} left` : ""}`);
+      const batch = d.batches > 1 ? ` · batch ${d.batch}/${d.batches}` : "";
+      setStatus(`step ${d.step}/${d.steps}${batch}${d.eta !== null && d.step < d.steps ? ` · ${seconds(d.eta)} left` : ""}`);
     }
   });
   on("preview", (d) => {
@@ -334,7 +352,7 @@ function connectEvents() {
     const nClasses = (body.class || []).length || 1;
     $("job-grid").style.gridTemplateColumns = `repeat(${Math.min(Math.max(nClasses * (body.num_images || 1), 1), 8)}, minmax(72px, 120px))`;
     $("job-grid").append(el("figure", { dataset: { name: d.name } }, el("img", { src: url, alt: d.name, loading: "lazy" }),
-      el("figcaption", { text: d.class === null ? `grid · seed ${d.seed}` : `${className(d.class)} · seed ${d.seed}` })));
+      el("figcaption", { text: d.class === null ? `grid · seed ${d.seed}` : `${classLabel(d.class)} · seed ${d.seed}` })));
   });
   on("done", (d) => { const j = jobFor(d.id); j.status = "done"; renderQueue(); endJob(j, "done", `done · ${d.images.length} image${d.images.length === 1 ? "" : "s"} in ${seconds(d.seconds)}`); });
   on("cancelled", (d) => {
@@ -352,7 +370,7 @@ async function refreshEngine() {
   try {
     const c = await api("/api/config");
     const e = c.worker.engine || {};
-    $("engine").textContent = e.backend ? `${e.backend} · ${e.device} · ${e.dtype}${e.quantize ? ` · ${e.quantize}-bit` : ""}${c.worker.loaded.length ? " · warm" : ""}` : `${c.backend} · loading…`;
+    $("engine").textContent = e.backend ? `${e.backend} · ${e.device} · ${e.dtype}${e.quantize ? ` · ${e.quantize}-bit` : ""}${c.worker.loaded.length ? " · warm" : ""}` : `${c.backend} · no models loaded`;
   } catch { /* shown elsewhere */ }
 }
 
@@ -361,8 +379,10 @@ async function refreshEngine() {
 function cardText(item) {
   const s = item.summary;
   if (!s) return ["(no rae metadata)", ""];
-  const what = s.format === "rae-grid/1" ? `grid · ${(s.classes || []).length} classes` : `${s.class_name ?? s.class} · seed ${s.seed}`;
-  return [what, `${s.sampler} ${s.steps} · ${s.guidance}${s.guidance !== "none" ? ` ${s.scale}` : ""} · ${s.backend}`];
+  const n = (s.classes || []).length;
+  const what = s.format === "rae-grid/1" ? `grid · ${n} class${n === 1 ? "" : "es"}` : `${s.class_name ?? s.class ?? "?"} · seed ${s.seed ?? "?"}`;
+  const guidance = s.guidance && s.guidance !== "none" && s.scale !== null ? `${s.guidance} ${s.scale}` : s.guidance;
+  return [what, [s.sampler && `${s.sampler} ${s.steps ?? ""}`.trim(), guidance, s.backend].filter(Boolean).join(" · ")];
 }
 
 async function loadGallery(reset) {
@@ -378,11 +398,16 @@ async function loadGallery(reset) {
   for (const item of data.items) {
     const [line1, line2] = cardText(item);
     cards.append(el("div", { class: "card", dataset: { name: item.name }, onclick: () => inspect(item.name) },
-      el("img", { src: `/api/images/${encodeURIComponent(item.name)}/thumbnail`, alt: item.name, loading: "lazy" }),
+      thumbnail(item, { loading: "lazy" }),
       el("div", { class: "caption", text: line1, title: item.name }), el("div", { class: "sub", text: line2 })));
   }
   $("more").classList.toggle("hidden", state.gallery.offset >= data.total);
   if (!data.total) cards.replaceChildren(el("div", { class: "placeholder", text: "No images yet: images you generate (and PNGs written by rae sample into this folder) appear here." }));
+}
+
+function thumbnail(item, attrs) {  // a file that is no readable image (width unknown) gets a box, not a broken image
+  if (item.width === null) return el("div", { class: "unreadable", text: "not an image", ...attrs });
+  return el("img", { src: `/api/images/${encodeURIComponent(item.name)}/thumbnail`, alt: item.name, ...attrs });
 }
 
 async function loadRecent() {
@@ -390,8 +415,7 @@ async function loadRecent() {
     const data = await api("/api/images?limit=24");
     $("gallery-count").textContent = data.total ? String(data.total) : "";
     $("recent").replaceChildren(...data.items.map((item) => el("figure", { dataset: { name: item.name } },
-      el("img", { src: `/api/images/${encodeURIComponent(item.name)}/thumbnail`, alt: item.name, title: cardText(item).join(" · "),
-        onclick: () => { showView("gallery"); inspect(item.name); } }))));
+      thumbnail(item, { title: cardText(item).join(" · "), onclick: () => { showView("gallery"); inspect(item.name); } }))));
   } catch { /* locked */ }
 }
 
@@ -400,25 +424,31 @@ async function inspect(name) {
   for (const c of document.querySelectorAll(".card")) c.classList.toggle("selected", c.dataset.name === name);
   const panel = $("inspector");
   const url = `/api/images/${encodeURIComponent(name)}`;
+  panel.replaceChildren(el("div", { class: "placeholder", text: name }));  // the last image's buttons go at once
   let record = null;
   try { record = (await api(`${url}/metadata`)).record; } catch (e) { toast(e.message, true); return; }
+  if (state.gallery.selected !== name) return;  // another image was picked meanwhile
   const rows = [];
   const add = (k, v) => { if (v !== undefined && v !== null && v !== "") rows.push(el("dt", { text: k }), el("dd", { text: String(v) })); };
   add("file", name);
-  if (record) {
-    const src = record.source || {};
+  if (record && typeof record === "object") {  // untrusted (any PNG can carry a rae chunk): every field may be missing
+    const obj = (v) => (v && typeof v === "object" ? v : {});
+    const list = (v) => (Array.isArray(v) ? v.join(", ") : "");
+    const src = obj(record.source), sampler = obj(record.sampler), g = obj(record.guidance);
     add("pipeline", src.preset || src.model || src.config);
-    add("class", record.class !== undefined ? `${record.class_name} (#${record.class})` : (record.class_names || []).join(", "));
-    add("seed", record.seed ?? (record.seeds || []).join(", "));
-    add("sampler", `${record.sampler.mode === "sde" ? "sde" : record.sampler.method}, ${record.sampler.num_steps} points`);
-    add("guidance", record.guidance.method === "none" ? "none" : `${record.guidance.method} ${record.guidance.scale} on [${record.guidance.t_min}, ${record.guidance.t_max}]`);
-    add("backend", `${record.backend} ${record.device || ""} ${record.dtype}${record.quantize ? ` ${record.quantize}-bit` : ""}`);
+    add("class", record.class !== undefined ? `${record.class_name} (#${record.class})` : list(record.class_names));
+    add("seed", record.seed ?? list(record.seeds));
+    if (sampler.num_steps !== undefined) add("sampler", `${sampler.mode === "sde" ? "sde" : sampler.method}, ${sampler.num_steps} points`);
+    if (g.method) add("guidance", g.method === "none" ? "none" : `${g.method} ${g.scale} on [${g.t_min}, ${g.t_max}]`);
+    if (record.backend) add("backend", `${record.backend} ${record.device || ""} ${record.dtype || ""}${record.quantize ? ` ${record.quantize}-bit` : ""}`);
   }
   const pre = el("pre", { class: "hidden", text: JSON.stringify(record, null, 2) });
   const act = (label, fn, attrs = {}) => el("button", { type: "button", text: label, onclick: fn, ...attrs });
   const needs = record ? {} : { disabled: "" };
+  const item = state.gallery.items.find((i) => i.name === name);
   panel.replaceChildren(
-    el("img", { src: url, alt: name }), el("dl", {}, ...rows),
+    item && item.width === null ? el("div", { class: "unreadable", text: "not an image Pillow can read" }) : el("img", { src: url, alt: name }),
+    el("dl", {}, ...rows),
     el("div", { class: "buttons" },
       act("Use all", () => useJob(name, false), { ...needs, "data-testid": "use-all" }),
       act("Remix", () => useJob(name, true), { ...needs, "data-testid": "remix" }),
@@ -428,6 +458,7 @@ async function inspect(name) {
       act("Save copy", async () => { const r = await post(`${url}/save-copy`); if (r) toast(`Saved a copy: ${r.path}`); }),
       act("Delete", () => remove(name), { class: "danger", "data-testid": "delete" })),
     pre);
+  if (window.matchMedia("(max-width: 900px)").matches) panel.scrollIntoView({ block: "start" });  // below the cards
 }
 
 async function post(path, message) {
@@ -439,6 +470,7 @@ async function useJob(name, remix) {
   try { job = await api(`/api/images/${encodeURIComponent(name)}/job`); } catch (e) { toast(e.message, true); return; }
   if (job.preset && job.preset !== $("preset").value) { $("preset").value = job.preset; await choosePreset(job.preset, false); }
   state.chosen = job.class.map((c) => Number(c)).filter((c) => !Number.isNaN(c));
+  state.placeholderClass = false;
   $("seeds").value = remix ? String(randomSeed()) : job.seed.join(", ");
   $("num").value = job.num_images;
   if (job.steps) $("steps").value = job.steps;
@@ -469,7 +501,14 @@ async function remove(name) {
     await api(`/api/images/${encodeURIComponent(name)}`, { method: "DELETE" });
     toast(`Deleted ${name}`);
     $("inspector").replaceChildren(el("div", { class: "placeholder", text: "Select an image." }));
-    loadGallery(true);
+    // the card goes where it is: the pages already shown and the scroll position stay
+    const g = state.gallery;
+    g.items = g.items.filter((i) => i.name !== name);
+    g.total -= 1;
+    g.offset -= 1;
+    for (const card of document.querySelectorAll(".card")) if (card.dataset.name === name) card.remove();
+    $("gallery-title").textContent = `Gallery · ${g.total} image${g.total === 1 ? "" : "s"}`;
+    if (!g.total) loadGallery(true);
     loadRecent();
   } catch (e) { toast(e.message, true); }
 }
@@ -481,7 +520,7 @@ async function loadModels() {
   state.presets = data.presets;
   $("offline").classList.toggle("hidden", !data.offline);
   $("store").textContent = `files in the ${data.store}`;
-  $("presets").replaceChildren(...data.presets.map((p) => {
+  const card = (p) => {
     const status = p.builtin ? el("span", { class: "pill ok", text: "built in" }) :
       el("span", { class: `pill ${p.ready ? "ok" : "missing"}`, text: p.ready ? "downloaded" : "not downloaded" });
     const files = el("table", { class: "files" }, ...p.files.map((f) => el("tr", {},
@@ -494,16 +533,23 @@ async function loadModels() {
     }
     return el("div", { class: "preset", dataset: { name: p.name } },
       el("header", {}, el("h3", { text: p.name }), status, p.default ? el("span", { class: "pill", text: "default" }) : null,
-        el("span", { class: "muted", text: `${(p.parameters / 1e6).toFixed(1)} M parameters · ${bytes(p.bytes)} on disk` })),
+        el("span", { class: "muted", text: `${(p.parameters / 1e6).toFixed(1)} M parameters · ${p.ready ? `${bytes(p.bytes)} on disk` : `${bytes(p.bytes)} of ≈ ${bytes(p.parameters * 4)} (float32) downloaded`}` })),
       el("div", { class: "muted", text: `${p.description}${p.reported ? ` — ${p.reported}` : ""}` }), files, dl);
-  }));
+  };
+  $("presets").replaceChildren(...data.presets.map(card));
+  $("autoencoders").replaceChildren(...data.autoencoders.map(card));
 }
 
 async function download(name) {
-  try { renderDownload(await api(`/api/presets/${encodeURIComponent(name)}/download`, { method: "POST", body: {} })); } catch (e) { toast(e.message, true); }
+  state.downloads.delete(name);
+  try {
+    const started = await api(`/api/presets/${encodeURIComponent(name)}/download`, { method: "POST", body: {} });
+    if (!state.downloads.has(name)) renderDownload(started);  // its events may have come first (a fast failure)
+  } catch (e) { toast(e.message, true); }
 }
 
 function renderDownload(d) {
+  state.downloads.set(d.name, d);
   const box = $(`download-${d.name}`);
   if (!box) return;
   if (d.status === "running") {
@@ -524,13 +570,16 @@ function renderDownload(d) {
 
 // ------------------------------------------------------------------------------------------ start
 
-function applyTheme(theme) {
-  if (theme === "light") document.documentElement.dataset.theme = "light";
+const systemTheme = () => (window.matchMedia("(prefers-color-scheme: light)").matches ? "light" : "dark");
+
+function applyTheme(theme) {  // the choice made on the page, else the system's
+  if ((theme || systemTheme()) === "light") document.documentElement.dataset.theme = "light";
   else delete document.documentElement.dataset.theme;
 }
 
 async function main() {
   applyTheme(localStorage.getItem("rae-theme"));
+  window.matchMedia("(prefers-color-scheme: light)").addEventListener("change", () => applyTheme(localStorage.getItem("rae-theme")));
   $("theme").addEventListener("click", () => {
     const next = document.documentElement.dataset.theme === "light" ? "dark" : "light";
     localStorage.setItem("rae-theme", next);
@@ -545,13 +594,26 @@ async function main() {
   $("dice").addEventListener("click", () => { $("seeds").value = String(randomSeed()); });
   $("cancel").addEventListener("click", () => { if (state.current) cancel(state.current.id); });
   $("more").addEventListener("click", () => loadGallery(false));
+  if (!/Mac|iPhone|iPad/.test(navigator.platform)) $("generate").querySelector("kbd").textContent = "Ctrl ↵";
   const search = $("class-search");
   search.addEventListener("input", renderResults);
   search.addEventListener("blur", () => setTimeout(() => $("class-results").classList.add("hidden"), 100));
   search.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") { e.preventDefault(); if (state.found && state.found.length) addClass(state.found[0].id); }
+    const found = state.found || [];
+    if (e.key === "Enter") { e.preventDefault(); if (found.length) addClass(found[state.active || 0].id); }
+    if ((e.key === "ArrowDown" || e.key === "ArrowUp") && found.length) {
+      e.preventDefault();
+      state.active = (((state.active || 0) + (e.key === "ArrowDown" ? 1 : -1)) + found.length) % found.length;
+      const items = $("class-results").children;
+      for (let i = 0; i < items.length; i++) items[i].classList.toggle("active", i === state.active);
+      items[state.active].scrollIntoView({ block: "nearest" });
+    }
   });
   document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("class-results").classList.contains("hidden")) {  // Esc first closes the list
+      $("class-results").classList.add("hidden");
+      return;
+    }
     if (e.key === "Escape" && state.current && !$("dialog").open) { e.preventDefault(); cancel(state.current.id); }
     if (e.key === "Enter" && (e.metaKey || e.ctrlKey)) submit(e);
   });
@@ -559,6 +621,10 @@ async function main() {
     state.config = await api("/api/config");
   } catch { return; }
   $("version").textContent = `v${state.config.version}`;
+  if (state.config.backend !== "mlx") {
+    $("quantize").disabled = true;
+    $("quantize").title = "Quantization needs the MLX backend (rae app --backend mlx)";
+  }
   $("gallery-folder").textContent = state.config.output_dir;
   refreshEngine();
   connectEvents();
