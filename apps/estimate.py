@@ -1,16 +1,23 @@
 """Estimates before running a job: peak memory from the model configs, time from this machine's last job.
 
 Memory: rae_spec.memory's estimate (exact weights per dtype and quantization, activations fitted to
-bench/memory.py), the one `rae info`, `rae sample` and `rae doctor` use. Time: seconds per DiT step per
-image row and per decoded image, measured on the last finished job of the same pipeline, backend, dtype and
-quantization, and remembered in the rae cache folder.
+bench/memory.py), the one `rae info`, `rae sample` and `rae doctor` use. Time: seconds per DiT step of a work
+batch, per batch size, and seconds per decoded image, measured on finished jobs of the same pipeline, backend,
+dtype and quantization, and remembered in the rae cache folder.
+
+A step of a batch of b rows costs a fixed part (weights read once, kernel launches) plus a part per row, so
+eight images in one batch take far less than eight times one image on a GPU. With two measured batch sizes
+the estimate is the line through them; with one, b0, it scales that measurement by b / b0 upwards (an upper
+bound whenever the fixed part is positive) and keeps it as it is downwards (also an upper bound).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +26,8 @@ from rae_spec.files import write_text
 from rae_spec.memory import Precision, sampling_memory
 
 from .metadata import cache_dir
+
+MAX_SIZES = 8  # batch sizes remembered per pipeline and setting
 
 
 def estimate_memory(dit: Any, decoder: Any, guide: Any | None, guidance: GuidanceConfig, *, batch_size: int,
@@ -36,12 +45,49 @@ def estimate_memory(dit: Any, decoder: Any, guide: Any | None, guidance: Guidanc
 class Timing:
     """Measured seconds on this machine for one pipeline / backend / dtype / quantization."""
 
-    step_per_row: float  # one DiT step (all its function evaluations) for one image row
+    step_seconds: dict[int, float]  # batch rows -> seconds of one DiT step (all its function evaluations)
     decode_per_image: float
 
-    def seconds(self, rows: int, steps: int, batches: int = 1) -> float:
-        """Time to sample and decode `rows` images in `batches` work batches of `steps` steps each."""
-        return rows * steps * self.step_per_row + rows * self.decode_per_image
+    def step(self, rows: int) -> float:
+        """Seconds of one step of a work batch of `rows` rows (see the module docstring)."""
+        if rows in self.step_seconds:
+            return self.step_seconds[rows]
+        known = sorted(self.step_seconds.items())
+        if len(known) == 1:
+            (b0, t0), = known
+            return t0 * rows / b0 if rows > b0 else t0
+        (b1, t1), (b2, t2) = sorted(sorted(known, key=lambda k: abs(k[0] - rows))[:2])
+        line = t1 + max(0.0, (t2 - t1) / (b2 - b1)) * (rows - b1)  # timing noise never makes a step cheaper
+        if rows < b1:  # fewer rows: never more than b1's time, never less per row
+            return min(t1, max(line, t1 * rows / b1))
+        if rows > b2:
+            return min(t2 * rows / b2, max(line, t2))
+        return line
+
+    def seconds(self, batches: Sequence[int], steps: int) -> float:
+        """Time to sample and decode work batches of these row counts, `steps` DiT steps each."""
+        return sum(steps * self.step(b) + b * self.decode_per_image for b in batches)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step_seconds": {str(b): t for b, t in sorted(self.step_seconds.items())},
+                "decode_per_image": self.decode_per_image}
+
+    @staticmethod
+    def from_json(entry: Any) -> Timing | None:
+        """None for anything this version did not write (an older format, a damaged file): uncalibrated."""
+        try:
+            steps = {int(b): float(t) for b, t in entry["step_seconds"].items()}
+            decode = float(entry["decode_per_image"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        ok = steps and all(b > 0 and math.isfinite(t) and t > 0 for b, t in steps.items())
+        return Timing(steps, decode) if ok and math.isfinite(decode) and decode >= 0 else None
+
+
+def work_batches(rows_per_seed: int, seeds: int, batch_size: int) -> list[int]:
+    """The row counts of the work batches apps.plan.chunks makes: per seed, full batches and a remainder."""
+    full, rest = divmod(rows_per_seed, batch_size)
+    return ([batch_size] * full + ([rest] if rest else [])) * seeds
 
 
 class TimingStore:
@@ -63,16 +109,19 @@ class TimingStore:
     def get(self, key: str) -> Timing | None:
         with self.lock:
             entry = self.data.get(key)
-        if not entry:
-            return None
-        try:
-            return Timing(float(entry["step_per_row"]), float(entry["decode_per_image"]))
-        except (KeyError, TypeError, ValueError):
-            return None
+        return Timing.from_json(entry) if entry else None
 
     def put(self, key: str, timing: Timing) -> None:
+        """Remember a job's timing. Its batch sizes replace the same sizes measured before and the others are
+        kept (the MAX_SIZES nearest to this job's), so that jobs of different batch sizes give the line."""
         with self.lock:
-            self.data[key] = {"step_per_row": timing.step_per_row, "decode_per_image": timing.decode_per_image}
+            before = Timing.from_json(self.data.get(key))
+            steps = dict(before.step_seconds) if before else {}
+            steps.update(timing.step_seconds)
+            new = list(timing.step_seconds)
+            keep = sorted(steps, key=lambda b: min(abs(b - n) for n in new))[:max(MAX_SIZES, len(new))]
+            steps = {b: steps[b] for b in keep}
+            self.data[key] = Timing(steps, timing.decode_per_image).to_json()
             text = json.dumps(self.data, indent=1, sort_keys=True)
         with contextlib.suppress(OSError):
             write_text(self.path, text)

@@ -18,7 +18,7 @@ from rae_spec.presets import local_path
 
 from ..classes import vocabulary
 from ..download import preset_files
-from ..estimate import TimingStore, estimate_memory
+from ..estimate import TimingStore, estimate_memory, work_batches
 from ..hub import Store, hf_offline, is_local_repo
 from ..job import SAMPLER_CHOICES, SampleJob, sampler_name
 from ..machine import HEADROOM, MAX_AUTO_BATCH, available_memory, device_for
@@ -112,7 +112,8 @@ class Catalog:
                                  backend=self.backend)
         steps = (job.steps or p.sampler.num_steps) - 1
         timing = self.timing.get(TimingStore.key(name, self.backend, job.dtype, job.quantize))
-        seconds = timing.seconds(rows, steps) if timing is not None else None
+        batches = work_batches(per_seed, len(job.seeds), batch)
+        seconds = timing.seconds(batches, steps) if timing is not None else None
         return {"memory_bytes": memory, "seconds": seconds, "images": rows, "steps": steps, "batch_size": batch,
                 "calibrated": timing is not None}
 

@@ -317,7 +317,7 @@ class AppListener(Listener):
         self.sampling = 0.0  # seconds spent in steps (without previews)
         self.preview_seconds = 0.0
         self.decode_seconds = 0.0
-        self.step_rows = 0  # sum over steps of the rows each step advanced
+        self.step_seconds: dict[int, list[float]] = {}  # batch rows -> [seconds, steps] of the job's steps
         self.last = self.start
         self.last_sent = 0.0
         self.rows = 0
@@ -339,7 +339,9 @@ class AppListener(Listener):
     def step(self, state: StepState) -> None:
         now = time.perf_counter()
         self.sampling += now - self.last
-        self.step_rows += self.rows
+        measured = self.step_seconds.setdefault(self.rows, [0.0, 0])
+        measured[0] += now - self.last
+        measured[1] += 1
         s = self.state
         s.step += 1
         remaining = s.steps - s.step
@@ -359,13 +361,14 @@ class AppListener(Listener):
 
     def remember(self) -> None:
         """Calibrate the next estimate from this job."""
-        if not self.step_rows:
+        if not self.step_seconds:
             return
         job = self.state.job
         pipeline = job.config or job.model or job.preset or self.worker.settings.registry.default_pipeline
         key = TimingStore.key(pipeline, self.worker.backend, job.dtype, job.quantize)
         per_image = self.decode_seconds / max(sum(len(c) for c in self.plan.work), 1)
-        self.worker.timing.put(key, Timing(self.sampling / self.step_rows, per_image))
+        steps = {rows: seconds / count for rows, (seconds, count) in self.step_seconds.items()}
+        self.worker.timing.put(key, Timing(steps, per_image))
 
 
 def png_data_url(image: np.ndarray) -> str:
