@@ -144,17 +144,22 @@ def estimate(pipe, precision: Precision, batch: int = 1, low_memory: bool = Fals
 
 
 def choose_batch_size(pipe, precision: Precision, images: int, memory: Memory, low_memory: bool,
-                      backend: str = "mlx") -> tuple[int, str]:
-    """(batch size, one line saying why) for `images` images: the largest batch up to MAX_AUTO_BATCH whose
-    estimated peak fits the available memory (with headroom); MAX_AUTO_BATCH when nothing is known."""
+                      backend: str = "mlx", hint: str = "--batch-size") -> tuple[int, str]:
+    """(batch size, one line saying why, or "" when there is nothing to say) for `images` images: the largest
+    batch up to MAX_AUTO_BATCH whose estimated peak fits the available memory (with headroom); MAX_AUTO_BATCH
+    when nothing is known. The line is worth a user's attention only when memory made the batch smaller, when
+    even one image may not fit, or when a batch of several images runs without knowing the memory; `hint`
+    names where the user sets the batch size (the CLI flag, the app's field)."""
     limit = max(1, min(MAX_AUTO_BATCH, images))
     if memory.available is None:
-        return limit, f"batch size {limit} ({memory.describe()}; --batch-size to choose)"
+        return limit, f"batch size {limit} ({memory.describe()}; {hint} to choose)" if limit > 1 else ""
     fits = memory.available * HEADROOM
     batch = largest_batch(fits, pipe.dit.config, pipe.decoder.config, _guide(pipe), precision, low_memory, limit,
                           backend=backend, cfg=_cfg(pipe))
     peak = estimate(pipe, precision, batch, low_memory, backend).peak
-    line = f"batch size {batch}: estimated peak {human_size(peak)} of the {memory.describe()} (--batch-size to choose)"
+    if peak <= fits and batch == limit:
+        return batch, ""
+    line = f"batch size {batch}: estimated peak {human_size(peak)} of the {memory.describe()} ({hint} to choose)"
     if peak > fits:
         line += "; it may not fit: " + advice(pipe, precision, low_memory, fits, backend)
     return batch, line

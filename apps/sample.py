@@ -208,7 +208,7 @@ def run(ctx: click.Context, **o: Any) -> None:
         batch, line = choose_batch_size(plan.pipe, precision_of(job.dtype, job.quantize), plan.rows_per_seed
                                         * len(job.seeds), available_memory(engine.name, engine.device),
                                         o["low_memory"], engine.name)
-        if len(plan.keep) > 1 or "may not fit" in line:
+        if line:
             _echo(line)
         if batch != job.batch_size:
             job = dataclasses.replace(job, batch_size=batch)

@@ -251,8 +251,10 @@ class Worker:
             if auto:  # the largest batch that fits the memory this engine can see, said in the log
                 batch, line = choose_batch_size(plan.pipe, precision_of(job.dtype, job.quantize),
                                                 plan.rows_per_seed * len(job.seeds),
-                                                available_memory(engine.name, engine.device), low_memory, engine.name)
-                self.events.publish("log", message=line)
+                                                available_memory(engine.name, engine.device), low_memory, engine.name,
+                                                hint="the Batch size field")
+                if line:
+                    self.events.publish("log", message=line)
                 if batch != job.batch_size:
                     plan = plan_job(dataclasses.replace(job, batch_size=batch), s.registry, s.store, download=False)
             slow = slow_path(engine.name, engine.device)

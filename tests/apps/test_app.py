@@ -476,18 +476,28 @@ def test_download_reports_progress_and_fills_the_models_folder(tmp_path, monkeyp
     assert next(p for p in catalog.presets()["presets"] if p["name"] == name)["ready"]
 
 
-def test_a_job_without_a_batch_size_gets_one_that_fits_and_says_so(app):
+def test_a_job_without_a_batch_size_gets_one_that_fits_and_says_so(app, monkeypatch):
+    from rae_apps import machine
+
     logs = []
     original = app.events.publish
     app.events.publish = lambda kind, **data: (logs.append(data.get("message", "")) if kind == "log" else None,
                                                original(kind, **data))[1]
     state = app.wait(app.job({"class": [1, 2, 3], "seed": [0]}))
     assert state["status"] == "done"
-    assert any(m.startswith("batch size 3: estimated peak") and "available" in m for m in logs), logs
     record = app.get(f"/api/images/{state['images'][0]}/metadata").json()["record"]
     assert record["batch"]["batch_size"] == 3
+    assert not any(m.startswith("batch size") for m in logs), logs  # all three fit: nothing to say
+    # the estimates themselves are tested with `rae sample` (tests/apps/test_doctor.py); here: what the page hears
+    monkeypatch.setattr(machine, "largest_batch", lambda *a, **k: 2)
+    monkeypatch.setattr("rae_apps.app.worker.available_memory", lambda backend, device: machine.Memory(10**12, "test"))
+    state = app.wait(app.job({"class": [1, 2, 3], "seed": [0]}))
+    assert any(m.startswith("batch size 2: estimated peak") and "available (test)" in m
+               and "the Batch size field" in m and "--batch-size" not in m for m in logs), logs
+    record = app.get(f"/api/images/{state['images'][0]}/metadata").json()["record"]
+    assert record["batch"]["batch_size"] == 2
     logs.clear()
-    app.wait(app.job({"class": [1, 2, 3], "seed": [0], "batch_size": 2}))  # a given batch size wins, silently
+    app.wait(app.job({"class": [1, 2, 3], "seed": [0], "batch_size": 3}))  # a given batch size wins, silently
     assert not any(m.startswith("batch size") for m in logs)
 
 
