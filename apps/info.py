@@ -59,11 +59,13 @@ def _count(config: Any) -> int:
 
 
 def remote_size(repo: str, filename: str) -> str:
-    """The size of a file on the hub, or why it is unknown."""
-    from .hub import hf_offline
+    """The size of a file on the hub, or why it is unknown (in words: offline, no network, the error's name)."""
+    from .hub import hf_offline, hub_unreachable
 
     if hf_offline():
         return "size unknown (HF_HUB_OFFLINE)"
+    if hub_unreachable():
+        return "size unknown (no network)"
     try:
         from huggingface_hub import HfApi
 
@@ -72,7 +74,21 @@ def remote_size(repo: str, filename: str) -> str:
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - network or auth: informational only
-        return f"size unknown ({type(e).__name__})"
+        name = type(e).__name__
+        return "size unknown (no network)" if "Connect" in name or "Timeout" in name else f"size unknown ({name})"
+
+
+def _found(origin: str, filename: str | None, path: Path) -> str:
+    """A found file: where it came from and its size, and where it is when that is another place."""
+    name = f"{origin}/{filename}" if filename else origin
+    where = "" if Path(name) == path else f" at {path}"
+    return f"{name}: {human_size(path.stat().st_size)}{where}"
+
+
+def _download_line(registry: Registry, model: str, name: str) -> str:
+    if is_local_repo(registry.model(model).repo):
+        return "  download: nothing to download (its files ship with the package or are local)"
+    return f"  download: rae download {name}"
 
 
 def _model_lines(registry: Registry, store: Store, role: str, name: str,
@@ -87,7 +103,7 @@ def _model_lines(registry: Registry, store: Store, role: str, name: str,
         found = store.find(preset.repo, f)
         if found is not None:
             size += found.stat().st_size
-            lines.append(f"           {preset.repo}/{f}: {human_size(found.stat().st_size)} at {found}")
+            lines.append(f"           {_found(preset.repo, f, found)}")
         else:
             extra = f", {remote_size(preset.repo, f)}" if remote and not is_local_repo(preset.repo) else ""
             lines.append(f"           {preset.repo}/{f}: not downloaded{extra}")
@@ -114,7 +130,7 @@ def _pipeline(registry: Registry, store: Store, name: str, remote: bool) -> list
     out.append(f"  sampling loads {total / 1e6:.1f} M parameters: {weights_line(sampled)} (weights; the encoder "
                "is not loaded)")
     out.append("  " + peak_line(config["dit"], config["decoder"], guide))
-    out.append(f"  download: rae download {name}")
+    out.append(_download_line(registry, p.dit, name))
     return [line for line in out if line]
 
 
@@ -145,14 +161,14 @@ def _autoencoder(registry: Registry, store: Store, name: str, remote: bool) -> l
     for repo, f in _files(registry, models):
         found = store.find(repo, f)
         if found is not None:
-            out.append(f"  file {repo}/{f}: {human_size(found.stat().st_size)} at {found}")
+            out.append(f"  file {_found(repo, f, found)}")
         else:
             extra = f", {remote_size(repo, f)}" if remote and not is_local_repo(repo) else ""
             out.append(f"  file {repo}/{f}: not downloaded{extra}")
     total = _autoencoder_params(registry, a)
     configs = [registry.model(m).config for m in (a.encoder, a.decoder)]
     out.append(f"  reconstruction loads {total / 1e6:.1f} M parameters: {weights_line(configs)}")
-    out.append(f"  download: rae download {name}")
+    out.append(_download_line(registry, a.encoder, name))
     return out
 
 
@@ -287,7 +303,7 @@ def _sampling(pipe: SamplingPipeline, title: str) -> list[str]:
         params = _count(w.config)
         total += params
         out.append(f"  {role:8s} {describe_config(w.config)}")
-        out.append(f"           {w.origin}: {human_size(w.path.stat().st_size)} at {w.path}")
+        out.append(f"           {_found(w.origin, None, w.path)}")
     models = [w.config for role, w in pipe.weights().items() if role != "stats"]
     out.append(f"  sampling loads {total / 1e6:.2f} M parameters: {weights_line(models)}")
     guide = pipe.guide.config if pipe.guide is not None and pipe.guidance.active and \

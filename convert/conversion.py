@@ -26,7 +26,7 @@ from rae_spec.state_dict import CheckpointError, check_stats, match_state_dict, 
 
 from . import __version__, safetensors_io
 from .layout import IDENTITY, LAYOUTS, change_layout, layout_plan
-from .lazy_array import LazyArray
+from .lazy_array import BFLOAT16, LazyArray
 from .sources import Source, open_source, stats_config
 
 FORMAT = "rae-mlx/model"
@@ -64,12 +64,17 @@ class Plan:
         out = ["config.json", "model.safetensors"]
         return out + (["stats.safetensors"] if self.stats else [])
 
+    def _as_stored(self) -> str:
+        """Without --dtype tensors keep their dtype, except bfloat16 (numpy has none): those become float32."""
+        bf16 = sum(getattr(t, "stored", None) == BFLOAT16 for t in self.source.tensors.values())
+        return f"as stored ({bf16} bfloat16 tensors written as float32, exactly)" if bf16 else "as stored"
+
     def describe(self) -> str:
         src = self.source
         lines = [f"source      {src.path} ({src.kind}, {src.layout} layout, {len(src.tensors)} tensors)",
                  f"model       {summarize(self.config)}",
                  f"direction   {self.source_layout} -> {self.target_layout} layout",
-                 f"dtype       {self.dtype or 'as stored (bfloat16 read as float32)'}",
+                 f"dtype       {self.dtype or self._as_stored()}",
                  f"quantize    {json.dumps(self.quantize) if self.quantize else 'none'}",
                  f"checked     {len(self.rows)} tensors against rae_spec's manifest: all present, shapes match"]
         moved = [r for r in self.rows if r.transform != IDENTITY.name]

@@ -162,6 +162,14 @@ def test_info_of_a_pipeline(rae):
     assert "rae download dit-dh-xl-256-ag" in out
 
 
+def test_info_of_the_built_in_pipeline(rae):
+    out = rae("info", "digits-demo").stdout
+    model = next(line.strip() for line in out.splitlines() if "digits-demo/dit/model.safetensors" in line)
+    assert model.count("model.safetensors") == 1 and model.endswith("MB")  # a local file: its path once
+    assert "reported: 99 % of its samples classified as their digit" in out and "summary.json" not in out
+    assert "download: nothing to download" in out and "rae download" not in out
+
+
 def test_info_without_presets_file_shows_the_released_sizes(rae, monkeypatch, tmp_path):
     monkeypatch.delenv("RAE_PRESETS")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
@@ -176,6 +184,9 @@ def test_info_without_presets_file_shows_the_released_sizes(rae, monkeypatch, tm
         size = 3_354_000_000
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("rae_apps.hub.hub_unreachable", lambda: "no network: cannot resolve huggingface.co")
+    assert "not downloaded, size unknown (no network)" in rae("info", "dit-dh-xl-256", "--remote").stdout
+    monkeypatch.setattr("rae_apps.hub.hub_unreachable", lambda: None)
     monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", lambda self, repo, paths: [Entry()])
     assert "not downloaded, 3.35 GB on the hub" in rae("info", "dit-dh-xl-256", "--remote").stdout
 

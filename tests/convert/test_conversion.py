@@ -80,6 +80,13 @@ def test_plan_is_a_dry_run_and_describes_the_work(tmp_path):
     assert "2 re-laid out" in text and "x_embedder.proj.weight: (48, 8, 2, 2) -> (48, 2, 2, 8)" in text
     assert "float32 -> bfloat16" in text and "out/model.safetensors" in text
     assert len(p.rows) == len(layout_plan(DIT))
+    as_stored = convert_file(tmp_path / "stage2_model.pt", tmp_path / "out", DIT, "torch->mlx", dry_run=True)
+    assert "dtype       as stored\n" in as_stored.describe()  # float32 stays float32: no bfloat16 is mentioned
+    sd = random_state(DIT)
+    torch.save({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in sd.items()}, tmp_path / "h.pt")
+    text = convert_file(tmp_path / "h.pt", tmp_path / "out", DIT, "torch->mlx", dry_run=True).describe()
+    bf16 = sum(v.is_floating_point() for v in sd.values())
+    assert f"as stored ({bf16} bfloat16 tensors written as float32, exactly)" in text
 
 
 def test_provenance_and_half_precision(tmp_path):
