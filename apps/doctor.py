@@ -119,8 +119,9 @@ def measured_run(engine, pipe: SamplingPipeline, phase: Callable[[str, Callable[
 
 
 def time_pipeline(engine, pipe: SamplingPipeline, steps: int, low_memory: bool) -> dict[str, Any]:
-    """Load, `steps` sampling steps and one decode of one image; seconds and the engine's peak memory."""
-    pipe = dataclasses.replace(pipe, sampler=dataclasses.replace(pipe.sampler, num_steps=steps + 1))
+    """Load, sampling on `steps` time-grid points (as `rae sample --steps` counts them: steps - 1 model steps)
+    and one decode of one image; seconds and the engine's peak memory."""
+    pipe = dataclasses.replace(pipe, sampler=dataclasses.replace(pipe.sampler, num_steps=steps))
     out: dict[str, Any] = {}
     peak = 0
 
@@ -144,13 +145,14 @@ def time_pipeline(engine, pipe: SamplingPipeline, steps: int, low_memory: bool) 
 Examples:
   rae doctor                              the default pipeline at float32, on the backend auto picks
   rae doctor --dtype bfloat16 --low-memory
-  rae doctor --backend mlx --quantize 4 --steps 1
+  rae doctor --backend mlx --quantize 4 --steps 2
   rae doctor --no-timing                  only the machine, versions and presets (a second)
 """)
 @click.option("--preset", default=None, help="Pipeline to time [default: the default pipeline].")
 @backend_options
 @click.option("--low-memory", is_flag=True, help="Time with the DiT freed before the decoder loads.")
-@click.option("--steps", type=click.IntRange(1, 50), default=3, show_default=True, help="Sampling steps to time.")
+@click.option("--steps", type=click.IntRange(2, 51), default=4, show_default=True,
+              help="Time-grid points to time, counted as `rae sample --steps` counts them (4 points = 3 model steps).")
 @click.option("--random-weights", is_flag=True, help="Time random weights even when the files are downloaded.")
 @click.option("--no-timing", is_flag=True, help="Skip the timing run.")
 @models_dir_option
@@ -184,9 +186,9 @@ def doctor(preset: str | None, backend: str, dtype: str | None, quantize: str | 
         echo(line)
     precision = precision_of(engine.dtype, bits)
     pipe, weights = timing_pipeline(registry, store, name, random_weights)
-    guess = estimate(pipe, precision, 1, low_memory).peak
+    guess = estimate(pipe, precision, 1, low_memory, engine.name).peak
     setting = f"{precision.label}{', --low-memory' if low_memory else ''}"
-    echo(f"estimate: {name} at {setting}: peak {human_size(guess)} for one image")
+    echo(f"estimate: {name} at {setting} on {engine.name}: peak {human_size(guess)} for one image")
     if not no_timing:
         if memory.available is not None and guess > memory.available:
             echo(f"timing: skipped, the estimated {human_size(guess)} do not fit")
@@ -195,7 +197,9 @@ def doctor(preset: str | None, backend: str, dtype: str | None, quantize: str | 
             t = time_pipeline(engine, pipe, steps, low_memory)
             load = t["load"] + t.get("load decoder", 0.0)
             kind = getattr(engine, "memory_kind", lambda: "peak memory")()
-            echo(f"  load {load:.1f} s; {steps} steps {t['sample']:.1f} s ({t['sample'] / steps:.1f} s/step); "
+            model_steps = steps - 1
+            echo(f"  load {load:.1f} s; {model_steps} step{'s' * (model_steps != 1)} ({steps} grid points) "
+                 f"{t['sample']:.1f} s ({t['sample'] / model_steps:.1f} s/step); "
                  f"decode {t['decode']:.1f} s; {kind} {human_size(t['peak'])}"
                  + ("" if t["finite"] else "; WARNING: the image is not finite"))
     if memory.available is None:
@@ -204,4 +208,4 @@ def doctor(preset: str | None, backend: str, dtype: str | None, quantize: str | 
         echo(f"fit: yes, {human_size(guess)} of {human_size(memory.available)}")
     else:
         echo(f"fit: no, {human_size(guess)} of {human_size(memory.available)}; "
-             + advice(pipe, precision, low_memory, memory.available * HEADROOM))
+             + advice(pipe, precision, low_memory, memory.available * HEADROOM, engine.name))

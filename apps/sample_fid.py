@@ -35,7 +35,7 @@ from rae_spec.noise import per_sample_noise
 from rae_spec.step_state import StepState
 
 from . import __version__
-from .engines import auto_reason, choose_backend, make_engine
+from .engines import auto_reason, check_quantize, choose_backend, make_engine
 from .errors import UserError
 from .hub import Store
 from .images import save_png
@@ -400,8 +400,7 @@ def _select_device() -> None:
 
 def make_shards(o: dict[str, Any], folder: Path, fid: FidPlan, plan: Plan, todo: list[int]) -> None:
     backend = choose_backend(o["backend"])
-    if plan.job.quantize is not None and backend != "mlx":
-        raise UserError("--quantize works with the MLX backend only (use --backend mlx)")
+    check_quantize(backend, plan.job.quantize)  # before a CUDA device is chosen
     if backend == "torch":
         _select_device()
     engine = make_engine(backend, plan.job.dtype, plan.job.quantize, _echo)

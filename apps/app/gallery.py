@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from .security import IMAGE_NAME, safe_image_path
 
 CACHE = ".rae-thumbs"
 THUMB = 192  # px, the longer side
+REVEAL_WAIT = 2.0  # seconds an opener may take to fail before "shown" is believed
 
 
 def summary(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -172,28 +174,53 @@ class Gallery:
 
     def save_copy(self, name: str, folder: Path | None = None) -> Path | None:
         """Copy the image (metadata included) into the user's Downloads folder (or `folder`), under a name
-        that is not taken yet."""
+        that is not taken yet: written beside it under a temporary name, then hard-linked to the first free
+        name (a link never replaces a file, even one that appears meanwhile), so no partial copy is left."""
         path = self.path(name)
         if path is None:
             return None
         folder = folder or downloads_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / name
-        k = 2
-        while target.exists():
-            target = folder / f"{name[:-4]}-{k}.png"
-            k += 1
-        shutil.copy2(path, target)
-        return target
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        try:
+            shutil.copy2(path, tmp)
+            for k in range(1, 10_000):
+                target = folder / (name if k == 1 else f"{name[:-4]}-{k}.png")
+                try:
+                    os.link(tmp, target)
+                    return target
+                except FileExistsError:
+                    continue
+                except OSError:  # a file system without hard links: take the name if it is still free
+                    if not target.exists():
+                        os.replace(tmp, target)
+                        return target
+            raise OSError(f"no free name for {name} in {folder}")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def reveal(self, name: str) -> list[str] | None:
-        """Show the image in Finder / Explorer / the file manager; returns the command run."""
+        """Show the image in Finder / Explorer / the file manager; returns the command run. Raises OSError
+        when this machine has no file manager to show it with (no display, no opener, or the opener failed
+        at once), so the page never says "shown" when nothing was."""
         path = self.path(name)
         if path is None:
             return None
         command = reveal_command(path)
-        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # noqa: S603
-                         start_new_session=True)
+        if shutil.which(command[0]) is None:
+            raise OSError(f"{command[0]} is not installed; the image is at {path}")
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise OSError(f"no display here to show a file manager on; the image is at {path}")
+        opener = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # noqa: S603
+                                  start_new_session=True)
+        try:  # openers hand over and exit at once; one that fails says so within this wait
+            code = opener.wait(timeout=REVEAL_WAIT)
+        except subprocess.TimeoutExpired:
+            return command
+        if code != 0:
+            raise OSError(f"{command[0]} failed (exit status {code}); the image is at {path}")
         return command
 
 
@@ -206,5 +233,16 @@ def reveal_command(path: Path) -> list[str]:
 
 
 def downloads_folder() -> Path:
+    """The user's Downloads folder: on Linux the one named in ~/.config/user-dirs.dirs (XDG_DOWNLOAD_DIR, which
+    may be localized), else ~/Downloads, made when missing (a copy never lands loose in the home folder)."""
     home = Path.home()
-    return home / "Downloads" if (home / "Downloads").is_dir() else home
+    if sys.platform.startswith("linux"):
+        dirs = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "user-dirs.dirs"
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            for line in dirs.read_text().splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "XDG_DOWNLOAD_DIR":
+                    folder = Path(value.strip().strip('"').replace("$HOME", str(home)))
+                    if folder.is_absolute() and folder != home:
+                        return folder
+    return home / "Downloads"

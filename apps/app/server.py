@@ -263,12 +263,12 @@ class App:
         name, _ = self._image(request)
         return ok({"deleted": name}) if self.gallery.delete(name) else error(404, "no such image in the output folder")
 
-    async def reveal(self, request: Request) -> Response:
+    def reveal(self, request: Request) -> Response:  # waits for the opener: starlette runs it in a thread
         name, _ = self._image(request)
         try:
             command = self.gallery.reveal(name)
         except OSError as e:
-            return error(500, f"could not open the file manager: {e}")
+            return error(500, f"could not show it in a file manager: {e}")
         return ok({"command": command}) if command else error(404, "no such image in the output folder")
 
     async def save_copy(self, request: Request) -> Response:

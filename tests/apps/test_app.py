@@ -65,7 +65,8 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setenv("RAE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("RAE_PRESETS", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # save-copy writes to ~/Downloads, else ~
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # save-copy writes to ~/Downloads
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     (tmp_path / "home").mkdir()
     out = tmp_path / "images"
     out.mkdir()
@@ -360,11 +361,58 @@ def test_gallery_newest_first_metadata_replay_use_all_delete(app, tmp_path):
     assert len(again) == 1 and np.array_equal(pixels(app.out / again[0]), pixels(app.out / first[1]))
 
     copy = app.post(f"/api/images/{second[0]}/save-copy").json()["path"]
-    assert Path(copy).parent == Path.home() and Path.home() == tmp_path / "home"
+    assert Path(copy) == tmp_path / "home" / "Downloads" / second[0]  # made when missing, never loose in ~
+    again = Path(app.post(f"/api/images/{second[0]}/save-copy").json()["path"])
+    assert again.name == second[0][:-4] + "-2.png" and again.read_bytes() == Path(copy).read_bytes()
+    assert sorted(p.name for p in again.parent.iterdir()) == sorted([Path(copy).name, again.name])  # no temp left
     (app.out / second[0]).with_suffix(".json").write_text("{}")
     assert app.client.delete(f"/api/images/{second[0]}", headers=AUTH).json() == {"deleted": second[0]}
     assert not (app.out / second[0]).exists() and not (app.out / second[0]).with_suffix(".json").exists()
     assert app.get(f"/api/images/{second[0]}").status_code == 404
+
+
+def test_reveal_says_so_when_nothing_can_be_shown(app, monkeypatch, tmp_path):
+    import sys
+
+    from rae_apps.app import gallery
+
+    name = app.wait(app.job({"class": [1], "seed": [0]}))["images"][0]
+    reveal = f"/api/images/{name}/reveal"
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(gallery.shutil, "which", lambda command: "/usr/bin/" + command)
+    r = app.post(reveal)  # a server without a screen: the page must not say "shown"
+    assert r.status_code == 500 and "no display" in r.json()["error"] and str(app.out / name) in r.json()["error"]
+    monkeypatch.setenv("DISPLAY", ":0")
+    opener = tmp_path / "opener"
+    opener.write_text("#!/bin/sh\nexit ${OPENER_EXIT}\n")
+    opener.chmod(0o755)
+    monkeypatch.setattr(gallery, "reveal_command", lambda path: [str(opener), str(path.parent)])
+    monkeypatch.setenv("OPENER_EXIT", "3")
+    r = app.post(reveal)
+    assert r.status_code == 500 and "exit status 3" in r.json()["error"]
+    monkeypatch.setenv("OPENER_EXIT", "0")
+    assert app.post(reveal).json() == {"command": [str(opener), str(app.out)]}
+    monkeypatch.setattr(gallery.shutil, "which", lambda command: None)
+    assert "is not installed" in app.post(reveal).json()["error"]
+
+
+def test_save_copy_goes_to_the_xdg_downloads_folder(tmp_path, monkeypatch):
+    import sys
+
+    from rae_apps.app.gallery import downloads_folder
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    assert downloads_folder() == tmp_path / "Downloads"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "user-dirs.dirs").write_text('XDG_DESKTOP_DIR="$HOME/Desktop"\n'
+                                                        'XDG_DOWNLOAD_DIR="$HOME/Téléchargements"\n')
+    assert downloads_folder() == tmp_path / "Téléchargements"
+    (tmp_path / "config" / "user-dirs.dirs").write_text('XDG_DOWNLOAD_DIR="$HOME/"\n')  # disabled: the home
+    assert downloads_folder() == tmp_path / "Downloads"
 
 
 def test_unreadable_images_and_forged_records_never_break_the_gallery(app):

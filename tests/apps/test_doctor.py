@@ -15,13 +15,14 @@ SAMPLE = ("sample", "--class", "3", "--seed", "0", "-n", "5", "-q", "--backend",
 
 def test_doctor_reports_machine_presets_timing_and_fit(rae):
     rae("sample", "--class", "3", "--seed", "0", "-q", "--backend", "mlx", "--steps", "2")  # converts for MLX
-    out = rae("doctor", "--backend", "mlx", "--steps", "1").stdout
+    out = rae("doctor", "--backend", "mlx", "--steps", "2").stdout
     for expected in ("doctor:", "versions: mlx", "backend: mlx on cpu", "memory: ", "GB available",
                      "dit-dh-xl-256-ag (default): downloaded; converted for MLX: float32",
-                     "downloaded weights, one image", "1 steps", "peak MLX memory", "fit: yes"):
+                     "downloaded weights, one image", "1 step (2 grid points)", "peak MLX memory", "fit: yes"):
         assert expected in out, (expected, out)
     out = rae("doctor", "--backend", "torch", "--dtype", "bfloat16", "--random-weights", "--low-memory").stdout
     assert "random weights of the same shapes" in out and "process peak RSS" in out and "--low-memory" in out
+    assert "at bfloat16, --low-memory on torch: peak" in out  # torch's own estimate (float32 weights, autocast)
 
 
 def test_the_slow_path_is_named_with_its_fix(rae, monkeypatch):
