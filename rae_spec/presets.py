@@ -292,8 +292,8 @@ def _pipelines() -> dict[str, PipelinePreset]:
                        guidance=DIGITS_GUIDANCE, local=f"{LOCAL_DATA}/digits-demo",
                        description="sklearn digits 0-9 at 32 px, trained on a CPU by bench/digits_e2e.py "
                                    "(random-init encoder); works offline, ships with the package",
-                       reported="99 % of its samples classified as their digit by a classifier 97 % accurate on real digits "
-                                "(bench/digits_e2e.py)"),
+                       reported="99 % of its samples classified as their digit by a classifier 97 % accurate "
+                                "on real digits (bench/digits_e2e.py)"),
     ]
     return {p.name: p for p in items}
 

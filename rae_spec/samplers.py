@@ -12,6 +12,7 @@ grid); the SDE is Euler-Maruyama for this time convention (see `Step.noise_scale
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -179,7 +180,7 @@ def plan(config: Any, shift: float) -> Plan:
     return Plan(config, grid, tuple(steps))
 
 
-class SamplerBase:
+class SamplerBase(ABC):
     """What both backends' Sampler share: the plan, `run` (callbacks and cancelling), `steps` and `sample` (the
     trajectory bookkeeping). A backend implements `walk` (one StepState per step, on its arrays), `asarray`
     and `stack`."""
@@ -193,16 +194,18 @@ class SamplerBase:
     def num_function_evals(self) -> int:
         return self.plan.num_function_evals
 
+    @abstractmethod
     def walk(self, x: Any, velocity: Any, rng: Any = None) -> Iterator[Any]:
-        raise NotImplementedError
+        """Every step's state, in the backend's arrays."""
 
     @staticmethod
     def asarray(x: Any) -> Any:
         return x
 
     @staticmethod
+    @abstractmethod
     def stack(states: list) -> Any:
-        raise NotImplementedError
+        """States stacked along a new first axis, in the backend's arrays."""
 
     def steps(self, x: Any, velocity: Any, rng: Any = None) -> Iterator[Any]:
         """The state after every step."""

@@ -7,6 +7,7 @@ same code whatever the backend, and the same seed gives the same image on every 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 import numpy as np
@@ -71,7 +72,7 @@ def decoder_key(pipe: Any) -> tuple[Any, Any, Any]:
     return (pipe.decoder, pipe.stats, pipe.rae)
 
 
-class WarmModels:
+class WarmModels(ABC):
     """The loading both engines share. `loaded` records what is loaded (dit_key, decoder_key), so a warm engine
     never loads the same DiT or decoder twice, and frees the one it has before loading another. A backend
     provides `_load(weights)` (one model), `_load_decoder(pipe)` (decoder and statistics), `_after_load()` and
@@ -108,14 +109,17 @@ class WarmModels:
         self.loaded.pop(what, None)
         self._freed(what)
 
+    @abstractmethod
     def _load(self, weights: Any) -> Any:
-        raise NotImplementedError
+        """One model (DiT or guide) from its Weights, ready to run."""
 
+    @abstractmethod
     def _load_decoder(self, pipe: Any) -> None:
-        raise NotImplementedError
+        """The pipeline's decoder and latent statistics."""
 
-    def _after_load(self) -> None:
-        pass
+    def _after_load(self) -> None:  # noqa: B027 - a hook: only MLX has work to do after loading
+        """After a load: give back what loading left in the backend's caches."""
 
+    @abstractmethod
     def _freed(self, what: str) -> None:
-        pass
+        """Drop the backend's own references to a released model and give its memory back."""
