@@ -26,6 +26,7 @@ from rae_spec.files import write_text
 from rae_spec.memory import Precision, sampling_memory
 
 from .metadata import cache_dir
+from .plan import chunks, generation_order
 
 MAX_SIZES = 8  # batch sizes remembered per pipeline and setting
 
@@ -85,9 +86,8 @@ class Timing:
 
 
 def work_batches(rows_per_seed: int, seeds: int, batch_size: int) -> list[int]:
-    """The row counts of the work batches apps.plan.chunks makes: per seed, full batches and a remainder."""
-    full, rest = divmod(rows_per_seed, batch_size)
-    return ([batch_size] * full + ([rest] if rest else [])) * seeds
+    """The row counts of the work batches a job of this shape runs (apps.plan.chunks decides the split)."""
+    return [len(c) for c in chunks(generation_order(range(seeds), range(rows_per_seed), 1), batch_size)]
 
 
 class TimingStore:

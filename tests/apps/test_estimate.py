@@ -41,6 +41,7 @@ def test_work_batches_are_the_plans_chunks():
     for per_seed, seeds, batch in ((5, 2, 2), (3, 1, 8), (8, 3, 4), (1, 1, 1)):
         items = generation_order(range(seeds), list(range(per_seed)), 1)
         assert work_batches(per_seed, seeds, batch) == [len(c) for c in chunks(items, batch)]
+    assert work_batches(5, 2, 2) == [2, 2, 1, 2, 2, 1] and work_batches(3, 1, 8) == [3]  # never across seeds
 
 
 def test_the_store_merges_batch_sizes_and_ignores_what_it_did_not_write(tmp_path):
